@@ -1,0 +1,3 @@
+//! ggml's tensor types.
+
+pub mod types;
