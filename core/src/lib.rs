@@ -14,5 +14,9 @@ pub mod kernels;
 pub mod load;
 pub mod meta;
 pub mod model;
+pub mod rules;
 pub mod safetensors;
 pub mod source;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -3,6 +3,7 @@
 //! Each type has a plain scalar reference (`scalar`); hot types also have SIMD paths that are
 //! tested bit for bit against it. `dequantize` picks the fastest path available.
 
+pub mod fp;
 pub mod iquants;
 pub mod scalar;
 

@@ -1,0 +1,1 @@
+//! Health rules over scan statistics (non-finite values, collapsed norms, outliers, ...).

@@ -1,0 +1,14 @@
+//! Rules: small functions from a model (and its statistics) to findings.
+
+pub mod health;
+pub mod hf;
+
+use crate::finding::Finding;
+use crate::model::Model;
+
+/// Rules that need only the header (instant, any file size).
+pub fn header_rules(model: &Model) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.extend(hf::check(model));
+    out
+}
