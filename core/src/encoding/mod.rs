@@ -59,6 +59,8 @@ pub enum Fp8Scale {
 pub enum Encoding {
     /// A GGUF tensor of a ggml type (one part).
     Ggml { ggml_type: GgmlType },
+    /// A GGUF tensor whose type id no current ggml defines (cannot be decoded).
+    GgmlUnknown { type_id: u32 },
     /// A dense safetensors tensor (one part).
     Dense { dtype: Dtype },
     /// bitsandbytes 4-bit (NF4/FP4), optionally double-quantized.
@@ -72,17 +74,38 @@ pub enum Encoding {
     /// bitsandbytes LLM.int8: int8 weight and per-row `SCB`.
     BnbInt8 { out_dtype: Dtype },
     /// MLX affine quantization: packed uint32 codes, per-group scales and biases.
-    MlxAffine { bits: u32, group_size: u64, out_dtype: Dtype },
+    MlxAffine {
+        bits: u32,
+        group_size: u64,
+        out_dtype: Dtype,
+    },
     /// MLX microscaling float modes (no biases).
-    MlxFloat { mode: MlxFloatMode, group_size: u64, out_dtype: Dtype },
+    MlxFloat {
+        mode: MlxFloatMode,
+        group_size: u64,
+        out_dtype: Dtype,
+    },
     /// gpt-oss MXFP4 experts: `*_blocks` + `*_scales` (E8M0).
     GptOssMxfp4 { out_dtype: Dtype },
     /// FP8 weight with an optional scale tensor.
-    Fp8 { fp8: Dtype, scale: Fp8Scale, out_dtype: Dtype },
+    Fp8 {
+        fp8: Dtype,
+        scale: Fp8Scale,
+        out_dtype: Dtype,
+    },
     /// GPTQ: qweight/qzeros/scales/g_idx.
-    Gptq { bits: u32, group_size: u64, act_order: bool, out_dtype: Dtype },
+    Gptq {
+        bits: u32,
+        group_size: u64,
+        act_order: bool,
+        out_dtype: Dtype,
+    },
     /// AWQ (GEMM packing): qweight/qzeros/scales.
-    Awq { bits: u32, group_size: u64, out_dtype: Dtype },
+    Awq {
+        bits: u32,
+        group_size: u64,
+        out_dtype: Dtype,
+    },
 }
 
 impl Encoding {
@@ -90,8 +113,11 @@ impl Encoding {
     pub fn label(&self) -> String {
         match self {
             Encoding::Ggml { ggml_type } => ggml_type.name().to_string(),
+            Encoding::GgmlUnknown { type_id } => crate::ggml::types::type_name_for_id(*type_id),
             Encoding::Dense { dtype } => dtype.name().to_string(),
-            Encoding::Bnb4 { quant_type, nested, .. } => format!(
+            Encoding::Bnb4 {
+                quant_type, nested, ..
+            } => format!(
                 "bnb-{}{}",
                 match quant_type {
                     Bnb4Kind::Nf4 => "nf4",
@@ -100,7 +126,9 @@ impl Encoding {
                 if nested.is_some() { "-dq" } else { "" }
             ),
             Encoding::BnbInt8 { .. } => "bnb-int8".to_string(),
-            Encoding::MlxAffine { bits, group_size, .. } => format!("mlx-affine-{bits}b-g{group_size}"),
+            Encoding::MlxAffine {
+                bits, group_size, ..
+            } => format!("mlx-affine-{bits}b-g{group_size}"),
             Encoding::MlxFloat { mode, .. } => format!(
                 "mlx-{}",
                 match mode {
@@ -111,8 +139,12 @@ impl Encoding {
             ),
             Encoding::GptOssMxfp4 { .. } => "gpt-oss-mxfp4".to_string(),
             Encoding::Fp8 { fp8, .. } => format!("fp8-{}", fp8.name()),
-            Encoding::Gptq { bits, group_size, .. } => format!("gptq-{bits}b-g{group_size}"),
-            Encoding::Awq { bits, group_size, .. } => format!("awq-{bits}b-g{group_size}"),
+            Encoding::Gptq {
+                bits, group_size, ..
+            } => format!("gptq-{bits}b-g{group_size}"),
+            Encoding::Awq {
+                bits, group_size, ..
+            } => format!("awq-{bits}b-g{group_size}"),
         }
     }
 
@@ -121,6 +153,7 @@ impl Encoding {
         match self {
             Encoding::Ggml { ggml_type } => ggml_type.is_quantized(),
             Encoding::Dense { .. } => false,
+            Encoding::GgmlUnknown { .. } => false,
             _ => true,
         }
     }
@@ -151,6 +184,11 @@ pub fn granule(t: &LogicalTensor) -> Result<u64, DecodeError> {
     match &t.encoding {
         Encoding::Ggml { ggml_type } => Ok(ggml_type.block_size()),
         Encoding::Dense { dtype } => Ok(dense::granule(*dtype)),
+        Encoding::GgmlUnknown { .. } => Err(DecodeError::Unsupported(format!(
+            "{} has {}: it cannot be decoded",
+            t.name,
+            t.encoding.label()
+        ))),
         _ => hf::granule(t),
     }
 }
@@ -184,13 +222,16 @@ pub fn decode(
 fn check_chunk(t: &LogicalTensor, start: u64, count: u64) -> Result<(), DecodeError> {
     let n = t.n_elements();
     let g = granule(t)?;
-    let end = start.checked_add(count).filter(|&e| e <= n).ok_or_else(|| {
-        DecodeError::Invalid(format!(
-            "elements {start}..{} are outside tensor {} ({n} elements)",
-            start.saturating_add(count),
-            t.name
-        ))
-    })?;
+    let end = start
+        .checked_add(count)
+        .filter(|&e| e <= n)
+        .ok_or_else(|| {
+            DecodeError::Invalid(format!(
+                "elements {start}..{} are outside tensor {} ({n} elements)",
+                start.saturating_add(count),
+                t.name
+            ))
+        })?;
     if start % g != 0 || (end % g != 0 && end != n) {
         return Err(DecodeError::Invalid(format!(
             "chunk {start}..{end} of {} is not aligned to its {g}-element granule",
@@ -218,7 +259,11 @@ pub fn read_and_decode<S: ByteSource + ?Sized>(
             DecodeError::Invalid(format!(
                 "no byte source for file {} ({})",
                 part.file,
-                model.files.get(part.file).map(|f| f.path.as_str()).unwrap_or("?")
+                model
+                    .files
+                    .get(part.file)
+                    .map(|f| f.path.as_str())
+                    .unwrap_or("?")
             ))
         })?;
         let abs = part.offset + r.offset;
