@@ -295,12 +295,19 @@ pub fn dequantize_tensor<S: ByteSource + ?Sized>(
     t: &LogicalTensor,
     sources: &[&S],
 ) -> Result<Vec<f32>, DecodeError> {
+    // The output is sized by the header's shape, so first make sure the stored parts really
+    // exist in the files: a corrupt shape must not drive a huge allocation.
+    for part in &t.parts {
+        let src = sources.get(part.file).ok_or_else(|| {
+            DecodeError::Invalid(format!("no byte source for file {}", part.file))
+        })?;
+        crate::source::check_range(part.offset, part.nbytes, src.len())?;
+    }
     let n = usize::try_from(t.n_elements())
         .map_err(|_| DecodeError::Invalid("tensor too large".into()))?;
-    // Never allocate more than the stored data could possibly hold (4-bit types expand 8x,
-    // 1.56-bit ternary ~20x): reject element counts the parts cannot back.
+    // Even the densest encodings (ternary, ~1.6 bits) expand at most 32x from stored bytes.
     let stored = t.stored_bytes();
-    if (n as u64) > stored.saturating_mul(64).max(1 << 20) {
+    if (n as u64) > stored.saturating_mul(32).max(64) {
         return Err(DecodeError::Invalid(format!(
             "{} claims {n} elements but stores only {stored} bytes",
             t.name

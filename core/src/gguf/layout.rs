@@ -340,3 +340,307 @@ fn size_mismatch(l: &TensorLayout<'_>, available: u64, is_last: bool, out: &mut 
         hint,
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::finding::Finding;
+    use crate::gguf::rawbuilder::{RawGgufBuilder, RawValue};
+    use crate::load::{load, Input};
+    use crate::source::SliceSource;
+
+    const Q4_0: u32 = 2;
+    const F32: u32 = 0;
+
+    fn findings(bytes: Vec<u8>) -> Vec<Finding> {
+        let src = SliceSource::new(bytes);
+        let model = load(&[Input {
+            path: "t.gguf".into(),
+            source: &src,
+        }])
+        .expect("loads");
+        model.findings
+    }
+
+    fn codes(f: &[Finding]) -> Vec<&str> {
+        f.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    fn base() -> RawGgufBuilder {
+        RawGgufBuilder::new()
+            .kv("general.architecture", RawValue::Str("llama".into()))
+            .tensor("a.weight", &[2, 64], Q4_0, vec![0x11; 4 * 18])
+            .tensor("b.weight", &[8], F32, vec![0; 32])
+    }
+
+    #[test]
+    fn healthy_file_has_no_layout_findings() {
+        assert!(findings(base().build()).is_empty());
+    }
+
+    #[test]
+    fn truncated_file_says_how_many_bytes_are_missing() {
+        let mut bytes = base().build();
+        bytes.truncate(bytes.len() - 10);
+        let f = findings(bytes);
+        let t = f
+            .iter()
+            .find(|f| f.code == "GGUF_TRUNCATED")
+            .expect("truncated");
+        assert!(t.message.contains("10 bytes are missing"), "{}", t.message);
+        assert!(t.message.contains("b.weight"), "{}", t.message);
+    }
+
+    #[test]
+    fn tensor_past_the_end_is_out_of_bounds() {
+        let mut b = base();
+        b.tensors[1].offset = Some(1 << 20);
+        let mut bytes = b.build();
+        bytes.truncate(bytes.len() - 32 - ((1 << 20) - 96));
+        let f = findings(bytes);
+        assert!(codes(&f).contains(&"GGUF_TENSOR_OUT_OF_BOUNDS"), "{f:?}");
+    }
+
+    #[test]
+    fn misaligned_offset() {
+        let mut b = base();
+        b.tensors[1].offset = Some(80);
+        let f = findings(b.build());
+        let m = f
+            .iter()
+            .find(|f| f.code == "GGUF_TENSOR_MISALIGNED")
+            .expect("misaligned");
+        assert_eq!(m.tensor.as_deref(), Some("b.weight"));
+        assert!(m.message.contains("alignment 32"), "{}", m.message);
+    }
+
+    #[test]
+    fn gap_quotes_llama_cpp() {
+        let mut b = base();
+        b.tensors[1].offset = Some(160);
+        let f = findings(b.build());
+        let g = f.iter().find(|f| f.code == "GGUF_TENSOR_GAP").expect("gap");
+        assert!(g.message.contains("gap of 64 bytes"), "{}", g.message);
+        assert!(g.hint.contains("has offset 160, expected 96"), "{}", g.hint);
+        assert!(!codes(&f).contains(&"GGUF_TENSOR_OVERLAP"));
+    }
+
+    #[test]
+    fn overlap() {
+        // A 40-byte F32 tensor at 0 runs 8 bytes into the Q4_0 tensor placed at 32.
+        let mut b = RawGgufBuilder::new()
+            .tensor("b.weight", &[10], F32, vec![0; 40])
+            .tensor("a.weight", &[2, 64], Q4_0, vec![0x11; 4 * 18]);
+        b.tensors[1].offset = Some(32);
+        let f = findings(b.build());
+        let o = f
+            .iter()
+            .find(|f| f.code == "GGUF_TENSOR_OVERLAP")
+            .expect("overlap");
+        assert!(o.message.contains("8 bytes overlap"), "{}", o.message);
+    }
+
+    #[test]
+    fn q4_0_without_scales_is_a_size_mismatch_with_16_bytes_per_block() {
+        // The seed's TinyLlama file: Q4_0 blocks of 16 bytes (codes without the f16 scale).
+        let n_blocks = 64u64;
+        let mut b = RawGgufBuilder::new()
+            .tensor(
+                "tok.weight",
+                &[64, 32],
+                Q4_0,
+                vec![0x88; (n_blocks * 16) as usize],
+            )
+            .tensor("next.weight", &[8], F32, vec![0; 32]);
+        b.tensors[1].offset = Some(n_blocks * 16);
+        let f = findings(b.build());
+        let s = f
+            .iter()
+            .find(|f| f.code == "GGUF_TENSOR_SIZE_MISMATCH")
+            .expect("size mismatch");
+        assert_eq!(s.tensor.as_deref(), Some("tok.weight"));
+        assert!(
+            s.message.contains("needs 1,152 bytes (64 blocks × 18)"),
+            "{}",
+            s.message
+        );
+        assert!(s.message.contains("owns 1,024 bytes"), "{}", s.message);
+        assert!(s.message.contains("16 bytes per block"), "{}", s.message);
+        assert!(
+            s.message.contains("without the 2-byte f16 scale"),
+            "{}",
+            s.message
+        );
+        assert!(!codes(&f).contains(&"GGUF_TENSOR_OVERLAP"), "{f:?}");
+    }
+
+    #[test]
+    fn implied_layout_of_another_type_is_named() {
+        // 32-element blocks of 20 bytes are Q4_1's layout.
+        let mut b = RawGgufBuilder::new()
+            .tensor("x.weight", &[4, 64], 8 /* Q8_0 */, vec![0; 8 * 20])
+            .tensor("y.weight", &[8], F32, vec![0; 32]);
+        b.tensors[1].offset = Some(160);
+        let f = findings(b.build());
+        let s = f
+            .iter()
+            .find(|f| f.code == "GGUF_TENSOR_SIZE_MISMATCH")
+            .unwrap();
+        assert!(s.message.contains("layout of Q4_1"), "{}", s.message);
+    }
+
+    #[test]
+    fn row_not_block_multiple() {
+        let b = RawGgufBuilder::new().tensor("r.weight", &[2, 48], Q4_0, vec![0; 54]);
+        let f = findings(b.build());
+        let r = f
+            .iter()
+            .find(|f| f.code == "GGUF_ROW_NOT_BLOCK_MULTIPLE")
+            .unwrap();
+        assert!(r.message.contains("48 elements per row"), "{}", r.message);
+    }
+
+    #[test]
+    fn unknown_and_removed_types() {
+        let b = RawGgufBuilder::new()
+            .tensor("old.weight", &[32], 4, vec![0; 32])
+            .tensor("new.weight", &[32], 999, vec![0; 32]);
+        let f = findings(b.build());
+        let u: Vec<&Finding> = f.iter().filter(|f| f.code == "GGUF_UNKNOWN_TYPE").collect();
+        assert_eq!(u.len(), 2);
+        assert!(u[0].message.contains("Q4_2"), "{}", u[0].message);
+        assert!(
+            u[1].message.contains("unknown type id 999"),
+            "{}",
+            u[1].message
+        );
+    }
+
+    #[test]
+    fn duplicate_tensor_and_key() {
+        let b = base()
+            .kv("general.architecture", RawValue::Str("llama".into()))
+            .tensor("a.weight", &[8], F32, vec![0; 32]);
+        let f = findings(b.build());
+        assert!(codes(&f).contains(&"GGUF_DUPLICATE_TENSOR"), "{f:?}");
+        assert!(codes(&f).contains(&"GGUF_DUPLICATE_KEY"), "{f:?}");
+    }
+
+    #[test]
+    fn bad_alignment() {
+        let ok = base().kv("general.alignment", RawValue::U32(32));
+        assert!(findings(ok.build()).is_empty());
+        for bad in [RawValue::U32(24), RawValue::U64(32), RawValue::U32(0)] {
+            let f = findings(base().kv("general.alignment", bad.clone()).build());
+            assert!(codes(&f).contains(&"GGUF_BAD_ALIGNMENT"), "{bad:?}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_dims_is_a_finding() {
+        let mut b = base();
+        b.tensors[1].ne = vec![2, 1, 1, 2, 2];
+        let f = findings(b.build());
+        assert!(codes(&f).contains(&"GGUF_TOO_MANY_DIMS"), "{f:?}");
+    }
+
+    #[test]
+    fn version_1_and_2_files_read() {
+        for v in [1, 2] {
+            let mut b = base();
+            b.version = v;
+            let src = SliceSource::new(b.build());
+            let m = load(&[Input {
+                path: "v.gguf".into(),
+                source: &src,
+            }])
+            .unwrap();
+            assert_eq!(m.version, v);
+            assert_eq!(m.tensors.len(), 2);
+            assert!(m.findings.is_empty(), "{:?}", m.findings);
+        }
+    }
+
+    #[test]
+    fn big_endian_header_reads() {
+        // Byte-swap every header field of a small file by building it from swapped parts.
+        let mut out = Vec::new();
+        out.extend_from_slice(b"GGUF");
+        out.extend_from_slice(&3u32.to_be_bytes());
+        out.extend_from_slice(&1u64.to_be_bytes());
+        out.extend_from_slice(&1u64.to_be_bytes());
+        let key = b"general.architecture";
+        out.extend_from_slice(&(key.len() as u64).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&8u32.to_be_bytes());
+        out.extend_from_slice(&5u64.to_be_bytes());
+        out.extend_from_slice(b"llama");
+        let name = b"w";
+        out.extend_from_slice(&(name.len() as u64).to_be_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(&4u64.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&0u64.to_be_bytes());
+        out.resize(out.len().next_multiple_of(32) + 16, 0);
+        let src = SliceSource::new(out);
+        let m = load(&[Input {
+            path: "be.gguf".into(),
+            source: &src,
+        }])
+        .unwrap();
+        assert!(m.big_endian);
+        assert_eq!(m.architecture(), Some("llama"));
+        assert_eq!(m.tensors[0].shape, vec![4]);
+    }
+
+    #[test]
+    fn hostile_counts_are_refused_before_allocating() {
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        let src = SliceSource::new(bytes);
+        let e = load(&[Input {
+            path: "h.gguf".into(),
+            source: &src,
+        }])
+        .unwrap_err();
+        assert_eq!(e.field, "tensor_count");
+        assert_eq!(e.offset, Some(8));
+
+        // A string claiming 2^60 bytes.
+        let b = base().build();
+        let mut bytes = b[..24].to_vec();
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        bytes.extend_from_slice(&b[32..]);
+        let src = SliceSource::new(bytes);
+        let e = load(&[Input {
+            path: "h.gguf".into(),
+            source: &src,
+        }])
+        .unwrap_err();
+        assert!(e.message.contains("string length"), "{e}");
+        assert_eq!(e.offset, Some(24));
+
+        // An array of 2^40 u64 values.
+        let b = base().kv(
+            "x",
+            RawValue::Array(crate::meta::GgufValueType::Uint64, vec![]),
+        );
+        let mut bytes = b.build();
+        // The array header: element type UINT64 (10) then a count of 0.
+        let needle = [10u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap();
+        bytes[at + 4..at + 12].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let src = SliceSource::new(bytes);
+        let e = load(&[Input {
+            path: "h.gguf".into(),
+            source: &src,
+        }])
+        .unwrap_err();
+        assert!(e.message.contains("array of 1099511627776 UINT64"), "{e}");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod cursor;
 pub mod layout;
+pub mod rawbuilder;
 pub mod reader;
 pub mod split;
 
