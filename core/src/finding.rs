@@ -56,15 +56,30 @@ impl Finding {
         }
     }
 
-    pub fn error(code: &str, tensor: Option<&str>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn error(
+        code: &str,
+        tensor: Option<&str>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self::new(code, Severity::Error, tensor, message, hint)
     }
 
-    pub fn warning(code: &str, tensor: Option<&str>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &str,
+        tensor: Option<&str>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self::new(code, Severity::Warning, tensor, message, hint)
     }
 
-    pub fn info(code: &str, tensor: Option<&str>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn info(
+        code: &str,
+        tensor: Option<&str>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self::new(code, Severity::Info, tensor, message, hint)
     }
 }
@@ -84,7 +99,7 @@ pub fn grouped(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -106,6 +121,9 @@ mod tests {
     #[test]
     fn severity_orders_and_serializes() {
         assert!(Severity::Error > Severity::Warning);
-        assert_eq!(serde_json::to_string(&Severity::Warning).unwrap(), "\"warning\"");
+        assert_eq!(
+            serde_json::to_string(&Severity::Warning).unwrap(),
+            "\"warning\""
+        );
     }
 }

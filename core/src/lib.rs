@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod load;
 pub mod meta;
 pub mod model;
+pub mod report;
 pub mod rules;
 pub mod safetensors;
 pub mod source;

@@ -51,7 +51,10 @@ pub fn load(inputs: &[Input<'_>]) -> Result<Model, LoadError> {
     let first = inputs
         .first()
         .ok_or_else(|| LoadError::new("(no input)", None, "input", "no file given"))?;
-    let kinds: Vec<FileKind> = inputs.iter().map(|i| file_kind(&i.path, i.source)).collect();
+    let kinds: Vec<FileKind> = inputs
+        .iter()
+        .map(|i| file_kind(&i.path, i.source))
+        .collect();
     if kinds.contains(&FileKind::Gguf) {
         if let Some(bad) = kinds.iter().position(|k| *k != FileKind::Gguf) {
             return Err(LoadError::new(

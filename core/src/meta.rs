@@ -72,7 +72,12 @@ impl NumArray {
     }
 
     fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array((0..self.len()).filter_map(|i| self.get(i)).map(|v| v.to_json()).collect())
+        serde_json::Value::Array(
+            (0..self.len())
+                .filter_map(|i| self.get(i))
+                .map(|v| v.to_json())
+                .collect(),
+        )
     }
 }
 
@@ -168,7 +173,10 @@ impl GgufValueType {
 
     pub fn is_integer(self) -> bool {
         use GgufValueType::*;
-        matches!(self, Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64)
+        matches!(
+            self,
+            Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64
+        )
     }
 }
 
@@ -239,7 +247,9 @@ impl MetaValue {
                 .map(serde_json::Value::Number)
                 .unwrap_or_else(|| serde_json::Value::String(v.to_string())),
             MetaValue::String(s) => serde_json::Value::String(s.clone()),
-            MetaValue::Array(a) => serde_json::Value::Array(a.iter().map(|v| v.to_json()).collect()),
+            MetaValue::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|v| v.to_json()).collect())
+            }
             MetaValue::Numbers(n) => n.to_json(),
             MetaValue::Json(v) => v.clone(),
         }
@@ -253,7 +263,10 @@ impl MetaValue {
                 return format!("[{}, …] ({} items)", head.join(", "), a.len());
             }
             MetaValue::Numbers(n) if n.len() > 8 => {
-                let head: Vec<String> = (0..3).filter_map(|i| n.get(i)).map(|v| v.summary(24)).collect();
+                let head: Vec<String> = (0..3)
+                    .filter_map(|i| n.get(i))
+                    .map(|v| v.summary(24))
+                    .collect();
                 return format!("[{}, …] ({} items)", head.join(", "), n.len());
             }
             MetaValue::String(s) => format!("{s:?}"),

@@ -69,7 +69,10 @@ pub struct LogicalTensor {
 
 impl LogicalTensor {
     pub fn n_elements(&self) -> u64 {
-        self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX)
+        self.shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .unwrap_or(u64::MAX)
     }
 
     /// Bytes of all stored parts.
@@ -111,7 +114,10 @@ pub struct Model {
 
 impl Model {
     pub fn meta(&self, key: &str) -> Option<&MetaValue> {
-        self.metadata.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.metadata
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 
     pub fn meta_entry(&self, key: &str) -> Option<&MetaEntry> {
@@ -127,7 +133,10 @@ impl Model {
     }
 
     pub fn parameter_count(&self) -> u64 {
-        self.tensors.iter().map(|t| t.n_elements()).fold(0u64, |a, n| a.saturating_add(n))
+        self.tensors
+            .iter()
+            .map(|t| t.n_elements())
+            .fold(0u64, |a, n| a.saturating_add(n))
     }
 
     pub fn total_size(&self) -> u64 {

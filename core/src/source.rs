@@ -94,11 +94,13 @@ impl<B: AsRef<[u8]>> ByteSource for SliceSource<B> {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
-        let b = self.borrow_at(offset, buf.len()).ok_or(SourceError::OutOfRange {
-            offset,
-            len: buf.len() as u64,
-            size: self.len(),
-        })?;
+        let b = self
+            .borrow_at(offset, buf.len())
+            .ok_or(SourceError::OutOfRange {
+                offset,
+                len: buf.len() as u64,
+                size: self.len(),
+            })?;
         buf.copy_from_slice(b);
         Ok(())
     }
@@ -147,7 +149,11 @@ mod tests {
         assert_eq!(b, [3, 4]);
         assert!(matches!(
             s.read_exact_at(3, &mut b),
-            Err(SourceError::OutOfRange { offset: 3, len: 2, size: 4 })
+            Err(SourceError::OutOfRange {
+                offset: 3,
+                len: 2,
+                size: 4
+            })
         ));
         assert!(read_vec(&s, u64::MAX, 2).is_err());
     }

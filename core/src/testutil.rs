@@ -1,4 +1,5 @@
 //! Test helpers: the shared fixtures written by the real libraries are the oracle.
+#![allow(dead_code)] // each fixture test module uses a different subset
 
 use std::path::PathBuf;
 

@@ -26,7 +26,11 @@ pub(super) fn plan(
             part.nbytes
         )));
     }
-    Ok(vec![PartRange { part: 0, offset, len }])
+    Ok(vec![PartRange {
+        part: 0,
+        offset,
+        len,
+    }])
 }
 
 pub(super) fn decode(ty: GgmlType, inputs: &[&[u8]], out: &mut [f32]) -> Result<(), DecodeError> {

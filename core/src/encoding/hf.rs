@@ -15,7 +15,11 @@ pub(super) fn granule(t: &LogicalTensor) -> Result<u64, DecodeError> {
     Err(unsupported(t))
 }
 
-pub(super) fn plan(t: &LogicalTensor, _start: u64, _count: u64) -> Result<Vec<PartRange>, DecodeError> {
+pub(super) fn plan(
+    t: &LogicalTensor,
+    _start: u64,
+    _count: u64,
+) -> Result<Vec<PartRange>, DecodeError> {
     Err(unsupported(t))
 }
 

@@ -232,7 +232,7 @@ fn check_chunk(t: &LogicalTensor, start: u64, count: u64) -> Result<(), DecodeEr
                 t.name
             ))
         })?;
-    if start % g != 0 || (end % g != 0 && end != n) {
+    if !start.is_multiple_of(g) || (end % g != 0 && end != n) {
         return Err(DecodeError::Invalid(format!(
             "chunk {start}..{end} of {} is not aligned to its {g}-element granule",
             t.name

@@ -90,12 +90,36 @@ const TABLE: &[(GgmlType, &str, u32, u32)] = &[
 const REMOVED: &[(u32, &str, &str)] = &[
     (4, "Q4_2", "removed from ggml in 2023 (never stable)"),
     (5, "Q4_3", "removed from ggml in 2023 (never stable)"),
-    (31, "Q4_0_4_4", "removed in 2024: llama.cpp now repacks Q4_0 at load time"),
-    (32, "Q4_0_4_8", "removed in 2024: llama.cpp now repacks Q4_0 at load time"),
-    (33, "Q4_0_8_8", "removed in 2024: llama.cpp now repacks Q4_0 at load time"),
-    (36, "IQ4_NL_4_4", "removed in 2024: llama.cpp now repacks IQ4_NL at load time"),
-    (37, "IQ4_NL_4_8", "removed in 2024: llama.cpp now repacks IQ4_NL at load time"),
-    (38, "IQ4_NL_8_8", "removed in 2024: llama.cpp now repacks IQ4_NL at load time"),
+    (
+        31,
+        "Q4_0_4_4",
+        "removed in 2024: llama.cpp now repacks Q4_0 at load time",
+    ),
+    (
+        32,
+        "Q4_0_4_8",
+        "removed in 2024: llama.cpp now repacks Q4_0 at load time",
+    ),
+    (
+        33,
+        "Q4_0_8_8",
+        "removed in 2024: llama.cpp now repacks Q4_0 at load time",
+    ),
+    (
+        36,
+        "IQ4_NL_4_4",
+        "removed in 2024: llama.cpp now repacks IQ4_NL at load time",
+    ),
+    (
+        37,
+        "IQ4_NL_4_8",
+        "removed in 2024: llama.cpp now repacks IQ4_NL at load time",
+    ),
+    (
+        38,
+        "IQ4_NL_8_8",
+        "removed in 2024: llama.cpp now repacks IQ4_NL at load time",
+    ),
 ];
 
 impl GgmlType {
@@ -199,7 +223,7 @@ impl GgmlType {
     /// Bytes needed for `n_elements`, or None when the count is not a whole number of blocks
     /// or the size overflows.
     pub fn bytes_for(self, n_elements: u64) -> Option<u64> {
-        if n_elements % self.block_size() != 0 {
+        if !n_elements.is_multiple_of(self.block_size()) {
             return None;
         }
         (n_elements / self.block_size()).checked_mul(self.type_size())
@@ -223,10 +247,7 @@ impl std::fmt::Display for GgmlType {
 
 /// Name and reason for an id that ggml has removed.
 pub fn removed_type(id: u32) -> Option<(&'static str, &'static str)> {
-    REMOVED
-        .iter()
-        .find(|e| e.0 == id)
-        .map(|e| (e.1, e.2))
+    REMOVED.iter().find(|e| e.0 == id).map(|e| (e.1, e.2))
 }
 
 /// Human-readable name for any id: current, removed, or unknown.

@@ -193,42 +193,75 @@ fn extent_checks(
         layouts.iter().filter(|l| l.expected.is_some()).collect();
     order.sort_by_key(|l| (l.info.rel_offset, l.info.info_offset));
 
+    // Where each tensor's data really ends: its type's size, unless the bytes it owns show
+    // a consistent other block size (then the header's size is not what the writer used).
+    let owned_end = |i: usize| -> u64 {
+        let l = order[i];
+        let start = l.info.rel_offset;
+        let expected = l.expected.unwrap_or(0);
+        match order.get(i + 1).map(|n| n.info.rel_offset) {
+            Some(ns)
+                if ns <= data_size
+                    && ns < start.saturating_add(expected)
+                    && implied_block_layout(l, ns - start) =>
+            {
+                ns
+            }
+            _ => start.saturating_add(expected),
+        }
+    };
+
     // Tensors whose data reaches past the end of the file.
     let mut past_end: Vec<(&str, u64)> = Vec::new();
     let mut max_end = 0u64;
-    for l in &order {
-        let end = l.info.rel_offset.saturating_add(l.expected.unwrap_or(0));
+    for (i, l) in order.iter().enumerate() {
+        let end = owned_end(i);
         max_end = max_end.max(end);
         if end > data_size {
             past_end.push((&l.info.name, end - data_size));
         }
     }
 
+    let mut dense_end = 0u64;
     for (i, l) in order.iter().enumerate() {
         let name = l.info.name.as_str();
         let expected = l.expected.unwrap_or(0);
         let start = l.info.rel_offset;
         let next_start = order.get(i + 1).map(|n| n.info.rel_offset);
-        let limit = next_start.unwrap_or(data_size).min(data_size.max(start));
-        let available = limit.saturating_sub(start);
+        // A tensor that starts where the dense layout puts it but past the end of the file
+        // is simply cut off (the truncation finding covers it); one that starts anywhere
+        // else past the end has a corrupt offset.
+        let where_dense = start == dense_end;
+        dense_end = pad(owned_end(i), h.alignment);
         if start > data_size {
-            out.push(Finding::error(
-                "GGUF_TENSOR_OUT_OF_BOUNDS",
-                Some(name),
-                format!(
-                    "tensor {name} starts at data offset {} (file offset {}) but {file_label} is only {} bytes long: its {} bytes lie entirely outside the file",
-                    grouped(start),
-                    grouped(h.data_start.saturating_add(start)),
-                    grouped(file_size),
-                    grouped(expected)
-                ),
-                "the tensor offset is corrupt or the file is cut short; re-download or re-convert the file",
-            ));
+            if !where_dense {
+                out.push(Finding::error(
+                    "GGUF_TENSOR_OUT_OF_BOUNDS",
+                    Some(name),
+                    format!(
+                        "tensor {name} starts at data offset {} (file offset {}) but {file_label} is only {} bytes long: its {} bytes lie entirely outside the file",
+                        grouped(start),
+                        grouped(h.data_start.saturating_add(start)),
+                        grouped(file_size),
+                        grouped(expected)
+                    ),
+                    "the tensor offset is corrupt or the file is cut short; re-download or re-convert the file",
+                ));
+            }
             continue;
         }
+        // The bytes a tensor owns end at the next tensor; when that is past the end of the
+        // file (or there is none) the file end limits it, which is truncation's business.
+        let cut_by_file_end = next_start.is_none_or(|n| n > data_size);
+        let limit = if cut_by_file_end {
+            data_size
+        } else {
+            next_start.unwrap_or(data_size)
+        };
+        let available = limit.saturating_sub(start);
         // Extra room before the next tensor is the running-sum check's business (a gap).
         if available < expected {
-            size_mismatch(l, available, next_start.is_none(), out);
+            size_mismatch(l, available, cut_by_file_end, out);
         }
         if let Some(ns) = next_start {
             if ns < start.saturating_add(expected) && !implied_block_layout(l, available) {
@@ -277,7 +310,7 @@ fn implied_block_layout(l: &TensorLayout<'_>, available: u64) -> bool {
         return false;
     };
     let blocks = n / t.block_size();
-    blocks > 0 && available > 0 && available % blocks == 0
+    t.is_quantized() && blocks > 0 && available > 0 && available.is_multiple_of(blocks)
 }
 
 fn size_mismatch(l: &TensorLayout<'_>, available: u64, is_last: bool, out: &mut Vec<Finding>) {
@@ -289,7 +322,7 @@ fn size_mismatch(l: &TensorLayout<'_>, available: u64, is_last: bool, out: &mut 
     let name = l.info.name.as_str();
     // The last tensor of a truncated file is the truncation finding's business, unless the
     // bytes it has look like a consistent (wrong) block size.
-    let implied_exact = blocks > 0 && available % blocks == 0 && available > 0;
+    let implied_exact = implied_block_layout(l, available);
     if is_last && !implied_exact {
         return;
     }
@@ -388,6 +421,24 @@ mod tests {
             .expect("truncated");
         assert!(t.message.contains("10 bytes are missing"), "{}", t.message);
         assert!(t.message.contains("b.weight"), "{}", t.message);
+    }
+
+    #[test]
+    fn truncation_is_reported_once_by_its_root_cause() {
+        let mut bytes = base().tensor("c.weight", &[8], F32, vec![0; 32]).build();
+        bytes.truncate(bytes.len() - 40);
+        let f = findings(bytes);
+        assert_eq!(codes(&f), vec!["GGUF_TRUNCATED"], "{f:?}");
+    }
+
+    #[test]
+    fn scale_less_tensor_written_densely_is_only_a_size_mismatch() {
+        // The writer laid out every tensor with the 16-byte blocks it actually wrote.
+        let b = RawGgufBuilder::new()
+            .tensor("tok.weight", &[64, 32], Q4_0, vec![0x88; 64 * 16])
+            .tensor("next.weight", &[8], F32, vec![0; 32]);
+        let f = findings(b.build());
+        assert_eq!(codes(&f), vec!["GGUF_TENSOR_SIZE_MISMATCH"], "{f:?}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum KernelError {
 pub fn check_sizes(ty: GgmlType, src: &[u8], dst: &[f32]) -> Result<(), KernelError> {
     let bs = ty.block_size() as usize;
     let ts = ty.type_size() as usize;
-    if src.len() % ts != 0 || src.len() / ts != dst.len().div_ceil(bs) {
+    if !src.len().is_multiple_of(ts) || src.len() / ts != dst.len().div_ceil(bs) {
         return Err(KernelError::SizeMismatch {
             ty: ty.name(),
             block: bs as u64,
@@ -44,7 +44,7 @@ pub fn check_sizes(ty: GgmlType, src: &[u8], dst: &[f32]) -> Result<(), KernelEr
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
     check_sizes(ty, src, dst)?;
     let bs = ty.block_size() as usize;
-    if dst.len() % bs != 0 {
+    if !dst.len().is_multiple_of(bs) {
         // A trailing partial block: decode it into a temporary block.
         let full = dst.len() / bs * bs;
         let ts = ty.type_size() as usize;

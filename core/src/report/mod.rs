@@ -1,0 +1,268 @@
+//! The report: everything quantdoc knows about a model, as one serializable value.
+//!
+//! The CLI's `--json` output, the web app's view and the share link are all this struct
+//! (documented in docs/json.md; field names are stable).
+
+pub mod link;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::finding::{sort_findings, Finding, Severity};
+use crate::model::{LogicalTensor, Model, StoredPart};
+use crate::source::{ByteSource, SourceError};
+
+/// One row of the quant-type mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantMix {
+    /// Encoding label ("Q4_K", "F32", "bnb-nf4-dq", ...).
+    pub encoding: String,
+    pub tensors: u64,
+    pub parameters: u64,
+    pub bytes: u64,
+    /// Share of all tensor bytes, 0..1.
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub architecture: Option<String>,
+    pub name: Option<String>,
+    pub parameters: u64,
+    pub tensor_count: u64,
+    pub tensor_bytes: u64,
+    pub bits_per_weight: f64,
+    pub quant_mix: Vec<QuantMix>,
+    pub errors: u64,
+    pub warnings: u64,
+    pub infos: u64,
+}
+
+/// One stored part of a logical tensor (HF encodings have several).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartRow {
+    pub role: String,
+    pub name: String,
+    pub file: usize,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub offset: u64,
+    pub nbytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorRow {
+    pub name: String,
+    /// GGUF: the ggml type name. safetensors: the stored dtype of a dense tensor, or the
+    /// encoding label of a quantized one.
+    pub dtype: String,
+    /// Logical shape, row-major (outermost first; the reverse of GGUF's `ne`).
+    pub shape: Vec<u64>,
+    /// Absolute byte offset of the (primary) data in its file.
+    pub offset: u64,
+    /// Bytes of all stored parts.
+    pub nbytes: u64,
+    /// How the values are stored (see docs/json.md).
+    pub encoding: String,
+    /// Stored parts, when there is more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRow {
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format: String,
+    /// The file the user named (first file for sets).
+    pub path: String,
+    /// Bytes of all files.
+    pub file_size: u64,
+    pub version: u32,
+    pub files: Vec<FileRow>,
+    /// sha256 (hex) of the header bytes of every file, in order: identifies the file
+    /// without reading its data.
+    pub header_sha256: String,
+    pub summary: Summary,
+    /// Every metadata key with its full value.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub tensors: Vec<TensorRow>,
+    pub findings: Vec<Finding>,
+    /// Per-tensor statistics after a scan (see docs/json.md `stats`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub stats: serde_json::Map<String, serde_json::Value>,
+}
+
+fn part_row(p: &StoredPart) -> PartRow {
+    PartRow {
+        role: p.role.clone(),
+        name: p.name.clone(),
+        file: p.file,
+        dtype: p.dtype.clone(),
+        shape: p.shape.clone(),
+        offset: p.offset,
+        nbytes: p.nbytes,
+    }
+}
+
+fn tensor_row(t: &LogicalTensor) -> TensorRow {
+    let primary = t.primary();
+    let dtype = if t.encoding.is_quantized() || t.parts.len() > 1 {
+        match &t.encoding {
+            crate::encoding::Encoding::Ggml { ggml_type } => ggml_type.name().to_string(),
+            e => e.label(),
+        }
+    } else {
+        primary.dtype.clone()
+    };
+    TensorRow {
+        name: t.name.clone(),
+        dtype,
+        shape: t.shape.clone(),
+        offset: primary.offset,
+        nbytes: t.stored_bytes(),
+        encoding: t.encoding.label(),
+        parts: if t.parts.len() > 1 {
+            t.parts.iter().map(part_row).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn quant_mix(model: &Model) -> Vec<QuantMix> {
+    let total: u64 = model.tensors.iter().map(|t| t.stored_bytes()).sum();
+    let mut rows: Vec<QuantMix> = Vec::new();
+    for t in &model.tensors {
+        let label = t.encoding.label();
+        let i = match rows.iter().position(|r| r.encoding == label) {
+            Some(i) => i,
+            None => {
+                rows.push(QuantMix {
+                    encoding: label,
+                    tensors: 0,
+                    parameters: 0,
+                    bytes: 0,
+                    share: 0.0,
+                });
+                rows.len() - 1
+            }
+        };
+        rows[i].tensors += 1;
+        rows[i].parameters = rows[i].parameters.saturating_add(t.n_elements());
+        rows[i].bytes += t.stored_bytes();
+    }
+    for r in &mut rows {
+        r.share = if total > 0 {
+            r.bytes as f64 / total as f64
+        } else {
+            0.0
+        };
+    }
+    rows.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.encoding.cmp(&b.encoding))
+    });
+    rows
+}
+
+/// sha256 over each file's header bytes (`0..data_start`), in file order.
+pub fn header_fingerprint<S: ByteSource + ?Sized>(
+    model: &Model,
+    sources: &[&S],
+) -> Result<String, SourceError> {
+    let mut h = Sha256::new();
+    for (f, src) in model.files.iter().zip(sources) {
+        let len = f.data_start.min(src.len());
+        let mut at = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        while at < len {
+            let n = ((len - at) as usize).min(buf.len());
+            src.read_exact_at(at, &mut buf[..n])?;
+            h.update(&buf[..n]);
+            at += n as u64;
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Report {
+    /// Build the report for a model and the findings known so far (the model's own plus
+    /// whatever rules ran). `header_sha256` comes from [`header_fingerprint`].
+    pub fn new(model: &Model, findings: Vec<Finding>, header_sha256: String) -> Report {
+        let mut findings = findings;
+        sort_findings(&mut findings);
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u64;
+        let tensor_bytes: u64 = model.tensors.iter().map(|t| t.stored_bytes()).sum();
+        let summary = Summary {
+            architecture: model.architecture().map(str::to_string),
+            name: model
+                .meta("general.name")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            parameters: model.parameter_count(),
+            tensor_count: model.tensors.len() as u64,
+            tensor_bytes,
+            bits_per_weight: model.bits_per_weight(),
+            quant_mix: quant_mix(model),
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            infos: count(Severity::Info),
+        };
+        Report {
+            format: model.format.as_str().to_string(),
+            path: model
+                .files
+                .first()
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
+            file_size: model.total_size(),
+            version: model.version,
+            files: model
+                .files
+                .iter()
+                .map(|f| FileRow {
+                    path: f.path.clone(),
+                    size: f.size,
+                })
+                .collect(),
+            header_sha256,
+            summary,
+            metadata: model
+                .metadata
+                .iter()
+                .map(|e| (e.key.clone(), e.value.to_json()))
+                .collect(),
+            tensors: model.tensors.iter().map(tensor_row).collect(),
+            findings,
+            stats: serde_json::Map::new(),
+        }
+    }
+
+    /// True when any finding is an error (what `check`'s exit status reports).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Replace the findings (after a scan adds more) and recount the summary.
+    pub fn set_findings(&mut self, mut findings: Vec<Finding>) {
+        sort_findings(&mut findings);
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u64;
+        self.summary.errors = count(Severity::Error);
+        self.summary.warnings = count(Severity::Warning);
+        self.summary.infos = count(Severity::Info);
+        self.findings = findings;
+    }
+}
+
+/// All header-only findings for a model: what the parser found plus every header rule.
+pub fn header_findings(model: &Model) -> Vec<Finding> {
+    let mut f = model.findings.clone();
+    f.extend(crate::rules::header_rules(model));
+    f
+}
