@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every check quantdoc has, from a fresh machine: installs what is missing, then runs
+# formatting, lints, all tests, the wasm32 build of the core, and the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown >/dev/null
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit + integration, against ../shared/fixtures)"
+cargo test --workspace --release
+
+step "core builds for wasm32 (plain and simd128)"
+cargo build -p quantdoc-core --target wasm32-unknown-unknown --release
+RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
+  cargo build -p quantdoc-core --target wasm32-unknown-unknown --release
+
+if [ -x scripts/web-test.sh ]; then
+  step "web app: build and browser end-to-end tests"
+  scripts/web-test.sh
+fi
+
+step "all checks passed"
