@@ -24,9 +24,7 @@ cargo build -p quantdoc-core --target wasm32-unknown-unknown --release
 RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
   cargo build -p quantdoc-core --target wasm32-unknown-unknown --release
 
-if [ -x scripts/web-test.sh ]; then
-  step "web app: build and browser end-to-end tests"
-  scripts/web-test.sh
-fi
+step "web app: build, serve on localhost, browser end-to-end tests (headless Chromium)"
+bash scripts/web-e2e.sh
 
 step "all checks passed"

@@ -1,9 +1,15 @@
 //! quantdoc: a doctor for quantized model files.
 
+mod convert_cmd;
 mod demo;
 mod dequant_cmd;
 mod human;
+mod link_cmd;
+mod meta_cmd;
 mod open;
+mod repair_cmd;
+mod requantize_cmd;
+mod scan_cmd;
 mod source;
 mod style;
 
@@ -50,6 +56,27 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Scan every tensor's data: statistics table, health findings (exit status as `check`).
+    Scan {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print a share link: the report, compressed in the URL fragment (never sent anywhere).
+    Link {
+        path: PathBuf,
+        /// Where the quantdoc web app is served.
+        #[arg(long, default_value = quantdoc_core::report::link::DEFAULT_BASE_URL)]
+        base_url: String,
+        /// Leave every metadata value out of the link.
+        #[arg(long)]
+        no_metadata: bool,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Write one tensor as raw little-endian f32, row-major.
     Dequant {
         path: PathBuf,
@@ -60,7 +87,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Write a small healthy GGUF and a broken one into DIR and check both.
+    /// Repair a GGUF file (re-lay tensors, F32 norms, drop identical duplicates, fix
+    /// block_count) or turn a Hugging Face quantized checkpoint into clean float weights.
+    Repair(repair_cmd::Args),
+    /// Edit GGUF metadata (typed), copying tensor data byte for byte.
+    Meta(meta_cmd::Args),
+    /// Re-encode a GGUF file's tensors to another type (never norms or 1-D tensors).
+    Requantize(requantize_cmd::Args),
+    /// Convert a Hugging Face checkpoint (also bnb/MLX/... quantized) to GGUF.
+    Convert(convert_cmd::Args),
+    /// Write a small healthy GGUF and broken variants into DIR and check each.
     Demo {
         #[arg(default_value = "quantdoc-demo")]
         dir: PathBuf,
@@ -107,14 +143,48 @@ fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: PathBuf, json: bool, _fast: bool, _threads: Option<usize>) -> Result<ExitCode> {
+fn check(path: PathBuf, json: bool, fast: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let report = report_for(&opened)?;
+    let mut report = report_for(&opened)?;
+    let mut scan = None;
+    if !fast {
+        let sources = opened.sources();
+        let run = scan_cmd::run_scan(
+            &opened.model,
+            &sources,
+            threads,
+            scan_cmd::progress_wanted(json),
+        )?;
+        let mut findings = report.findings.clone();
+        findings.extend(scan_cmd::health_findings(&opened.model, &run.result));
+        report.set_findings(findings);
+        scan = Some(run);
+    }
     if json {
+        if let Some(run) = &scan {
+            scan_cmd::attach_stats(&mut report, &run.result)?;
+        }
         print_json(&report)?;
     } else {
         let st = Style::for_stdout();
         print!("{}", human::summary(&report, &opened.model, st));
+        println!();
+        if let Some(run) = &scan {
+            println!(
+                "{}",
+                st.dim(&format!(
+                    "scanned {} tensors ({}) in {:.2} s",
+                    run.result.tensors.len(),
+                    human::size(run.bytes),
+                    run.elapsed.as_secs_f64()
+                ))
+            );
+        } else {
+            println!(
+                "{}",
+                st.dim("header rules only (--fast): tensor data not scanned")
+            );
+        }
         println!();
         print!("{}", human::findings(&report.findings, st));
     }
@@ -123,6 +193,10 @@ fn check(path: PathBuf, json: bool, _fast: bool, _threads: Option<usize>) -> Res
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 fn main() -> ExitCode {
@@ -142,7 +216,22 @@ fn main() -> ExitCode {
             fast,
             threads,
         } => check(path, json, fast, threads),
+        Command::Scan {
+            path,
+            json,
+            threads,
+        } => scan_cmd::run(&path, json, threads),
+        Command::Link {
+            path,
+            base_url,
+            no_metadata,
+            threads,
+        } => link_cmd::run(&path, &base_url, no_metadata, threads),
         Command::Dequant { path, tensor, out } => dequant_cmd::run(&path, &tensor, &out),
+        Command::Repair(a) => repair_cmd::run(a).map(exit_code),
+        Command::Meta(a) => meta_cmd::run(a).map(exit_code),
+        Command::Requantize(a) => requantize_cmd::run(a).map(exit_code),
+        Command::Convert(a) => convert_cmd::run(a).map(exit_code),
         Command::Demo { dir } => demo::run(&dir),
     };
     result.unwrap_or_else(fail)

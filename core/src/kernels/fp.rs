@@ -39,6 +39,16 @@ pub fn e4m3fn_to_f32(x: u8) -> f32 {
     sign * (1.0 + m / 8.0) * 2f32.powi(e - 7)
 }
 
+/// Unsigned FP8 E4M3 (UE4M3, the NVFP4 block-scale format): E4M3 without a sign bit, bias 7,
+/// 0x7F is NaN. A byte with bit 7 set is not a UE4M3 value and also reads as NaN.
+#[inline]
+pub fn ue4m3_to_f32(x: u8) -> f32 {
+    if x & 0x80 != 0 {
+        return f32::NAN;
+    }
+    e4m3fn_to_f32(x)
+}
+
 /// FP8 E5M2: the top byte of an IEEE half.
 #[inline]
 pub fn e5m2_to_f32(x: u8) -> f32 {
@@ -60,6 +70,10 @@ mod tests {
         assert_eq!(e4m3fn_to_f32(0x01), 2f32.powi(-9));
         assert!(e4m3fn_to_f32(0x7f).is_nan());
         assert_eq!(e5m2_to_f32(0x3c), 1.0);
+        assert_eq!(ue4m3_to_f32(0x38), 1.0);
+        assert_eq!(ue4m3_to_f32(0x7e), 448.0);
+        assert!(ue4m3_to_f32(0x7f).is_nan());
+        assert!(ue4m3_to_f32(0xb8).is_nan());
         assert_eq!(e2m1_to_f32(7), 6.0);
         assert_eq!(e2m1_to_f32(0xf), -6.0);
     }

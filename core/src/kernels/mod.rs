@@ -1,11 +1,24 @@
 //! Dequantization kernels for every ggml type.
 //!
-//! Each type has a plain scalar reference (`scalar`); hot types also have SIMD paths that are
-//! tested bit for bit against it. `dequantize` picks the fastest path available.
+//! Each type has a plain scalar reference (`scalar`); hot types also have SIMD paths (`x86`:
+//! AVX2 chosen at run time; `wasm`: simd128 chosen at compile time) that are tested bit for
+//! bit against it. `dequantize` picks the fastest path available.
 
+pub mod blocks;
 pub mod fp;
 pub mod iquants;
+pub mod kquant;
 pub mod scalar;
+pub mod scales;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod fixture_tests;
+
+pub use scales::{block_scales, scales_per_block};
 
 use crate::ggml::types::GgmlType;
 
@@ -18,6 +31,12 @@ pub enum KernelError {
         bytes: u64,
         src: usize,
         dst: usize,
+    },
+    #[error("{ty} blocks are {bytes} bytes: {len} bytes is not a whole number of blocks")]
+    PartialBlocks {
+        ty: &'static str,
+        bytes: u64,
+        len: usize,
     },
     #[error("dequantizing {0} is not supported")]
     Unsupported(&'static str),
@@ -40,20 +59,87 @@ pub fn check_sizes(ty: GgmlType, src: &[u8], dst: &[f32]) -> Result<(), KernelEr
     Ok(())
 }
 
+/// The largest block of any ggml type, in values: a trailing partial block is decoded into a
+/// stack buffer of this size.
+const MAX_BLOCK: usize = 256;
+
 /// Dequantize whole blocks of `ty` from `src` into `dst` (little-endian data).
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
     check_sizes(ty, src, dst)?;
     let bs = ty.block_size() as usize;
-    if !dst.len().is_multiple_of(bs) {
-        // A trailing partial block: decode it into a temporary block.
-        let full = dst.len() / bs * bs;
-        let ts = ty.type_size() as usize;
-        let (head, tail) = dst.split_at_mut(full);
-        scalar::dequantize(ty, &src[..full / bs * ts], head)?;
-        let mut tmp = vec![0f32; bs];
-        scalar::dequantize(ty, &src[full / bs * ts..], &mut tmp)?;
+    let ts = ty.type_size() as usize;
+    let full = dst.len() / bs;
+    let (head, tail) = dst.split_at_mut(full * bs);
+    let (src_head, src_tail) = src.split_at(full * ts);
+    dequantize_blocks(ty, src_head, head)?;
+    if !tail.is_empty() {
+        if bs > MAX_BLOCK {
+            return Err(KernelError::Unsupported(ty.name()));
+        }
+        let mut tmp = [0f32; MAX_BLOCK];
+        dequantize_blocks(ty, src_tail, &mut tmp[..bs])?;
         tail.copy_from_slice(&tmp[..tail.len()]);
+    }
+    Ok(())
+}
+
+/// Whole blocks only: the fastest available path, else the scalar reference.
+fn dequantize_blocks(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
+    #[cfg(target_arch = "x86_64")]
+    if x86::dequantize(ty, src, dst) {
+        return Ok(());
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if wasm::dequantize(ty, src, dst) {
         return Ok(());
     }
     scalar::dequantize(ty, src, dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_inputs_that_do_not_match_the_output() {
+        let src = [0u8; 18 * 2];
+        let mut dst = [0f32; 65];
+        let err = dequantize(GgmlType::Q4_0, &src, &mut dst).unwrap_err();
+        assert!(matches!(
+            err,
+            KernelError::SizeMismatch {
+                src: 36,
+                dst: 65,
+                ..
+            }
+        ));
+        assert!(dequantize(GgmlType::Q4_0, &src[..35], &mut dst[..64]).is_err());
+    }
+
+    #[test]
+    fn a_trailing_partial_block_keeps_its_leading_values() {
+        let mut src = vec![0u8; 18 * 2];
+        src[0..2].copy_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
+        src[18..20].copy_from_slice(&half::f16::from_f32(2.0).to_le_bytes());
+        for (i, b) in src[20..36].iter_mut().enumerate() {
+            *b = (i as u8) | 0x90;
+        }
+        let mut full = [0f32; 64];
+        dequantize(GgmlType::Q4_0, &src, &mut full).unwrap();
+        let mut part = [0f32; 40];
+        dequantize(GgmlType::Q4_0, &src, &mut part).unwrap();
+        assert_eq!(part[..], full[..40]);
+        assert_eq!(part[32], (0 - 8) as f32 * 2.0);
+        assert_eq!(part[33], (1 - 8) as f32 * 2.0);
+    }
+
+    #[test]
+    fn q1_0_is_reported_unsupported() {
+        let src = [0u8; 18];
+        let mut dst = [0f32; 128];
+        assert_eq!(
+            dequantize(GgmlType::Q1_0, &src, &mut dst),
+            Err(KernelError::Unsupported("Q1_0"))
+        );
+    }
 }

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 
 use super::{FileRow, Report, Summary, TensorRow};
 use crate::finding::Finding;
+use crate::model::Model;
+use crate::scan::ScanResult;
 
 /// Format version of the fragment payload; bumped on any incompatible change.
 pub const LINK_VERSION: u32 = 1;
@@ -163,6 +165,32 @@ pub struct EncodedLink {
     pub omitted: Omitted,
 }
 
+/// The report a link is made from after a deep scan: header findings plus the health rules
+/// over the statistics, and every tensor's statistics. The CLI's `quantdoc link` and the web
+/// app both build it here, so the same file gives the same link.
+pub fn scanned_report(model: &Model, header_sha256: String, scan: &ScanResult) -> Report {
+    let mut findings = super::header_findings(model);
+    findings.extend(crate::rules::health::check(model, scan));
+    let mut report = Report::new(model, findings, header_sha256);
+    report.stats = scan
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.name.clone(),
+                serde_json::to_value(t.stats.as_ref()?).ok()?,
+            ))
+        })
+        .collect();
+    report
+}
+
+/// A file name without its directories: links name files, never where they sit on the
+/// sender's disk (and the CLI and the browser then agree).
+fn file_name(path: &str) -> String {
+    path.rsplit(['/', '\\']).next().unwrap_or(path).to_string()
+}
+
 /// Collapse metadata for display and links: arrays longer than 16 items become
 /// `{"collapsed_array": len, "head": [first 3]}`; other values stay whole.
 pub fn collapse_metadata(meta: &Map<String, Value>) -> Map<String, Value> {
@@ -296,10 +324,17 @@ pub fn encode(report: &Report, opts: &LinkOptions) -> EncodedLink {
 
     let mut payload = Payload {
         format: report.format.clone(),
-        path: report.path.clone(),
+        path: file_name(&report.path),
         size: report.file_size,
         version: report.version,
-        files: report.files.clone(),
+        files: report
+            .files
+            .iter()
+            .map(|f| FileRow {
+                path: file_name(&f.path),
+                size: f.size,
+            })
+            .collect(),
         sha: report.header_sha256.clone(),
         summary: report.summary.clone(),
         findings: report.findings.clone(),
@@ -619,6 +654,16 @@ mod tests {
     }
 
     #[test]
+    fn links_name_files_without_their_directories() {
+        let mut r = llama7b_like(false);
+        r.path = "/home/alice/models/llama-7b.Q4_K_M.gguf".into();
+        r.files[0].path = r"C:\models\llama-7b.Q4_K_M.gguf".into();
+        let back = decode(&encode(&r, &LinkOptions::default()).fragment).unwrap();
+        assert_eq!(back.report.path, "llama-7b.Q4_K_M.gguf");
+        assert_eq!(back.report.files[0].path, "llama-7b.Q4_K_M.gguf");
+    }
+
+    #[test]
     fn metadata_toggle_leaves_values_out() {
         let r = llama7b_like(false);
         let link = encode(
@@ -690,6 +735,59 @@ mod tests {
             differing_tensors(&back.report.stats, &changed),
             vec!["blk.3.ffn_down.weight".to_string()]
         );
+    }
+
+    /// A real file end to end: scan, link, decode; the same bytes under another path give
+    /// the same link.
+    #[test]
+    fn fixture_link_round_trips_and_ignores_where_the_file_is() {
+        use crate::load::{load, Input};
+        use crate::source::SliceSource;
+        let Some(dir) = crate::testutil::fixtures_or_skip("fixture_link_round_trips") else {
+            return;
+        };
+        let bytes = std::fs::read(dir.join("gguf/kquants.gguf")).unwrap();
+        let src = SliceSource::new(bytes);
+        let link_for = |path: &str| {
+            let model = load(&[Input {
+                path: path.into(),
+                source: &src,
+            }])
+            .unwrap();
+            let sha = crate::report::header_fingerprint(&model, &[&src]).unwrap();
+            let scan = crate::scan::scan_model(
+                &model,
+                &[&src],
+                &crate::scan::ScanOptions::default(),
+                &mut |_| {},
+                &std::sync::atomic::AtomicBool::new(false),
+            )
+            .unwrap();
+            let report = scanned_report(&model, sha, &scan);
+            (
+                share_url(DEFAULT_BASE_URL, &report, &LinkOptions::default()).0,
+                report,
+            )
+        };
+        let (url, report) = link_for("/data/a/kquants.gguf");
+        assert_eq!(url, link_for("kquants.gguf").0);
+        let back = decode(&url).unwrap();
+        assert_eq!(back.report.findings, report.findings);
+        // serde_json parses floats to within an ulp, not always exactly.
+        let (a, b) = (&back.report.summary, &report.summary);
+        assert_eq!(
+            (a.parameters, a.tensor_count, a.errors),
+            (b.parameters, b.tensor_count, b.errors)
+        );
+        assert!((a.bits_per_weight - b.bits_per_weight).abs() < 1e-12);
+        for (x, y) in a.quant_mix.iter().zip(&b.quant_mix) {
+            assert_eq!((&x.encoding, x.bytes), (&y.encoding, y.bytes));
+            assert!((x.share - y.share).abs() < 1e-12);
+        }
+        assert_eq!(back.report.tensors.len(), report.tensors.len());
+        assert!(back.omitted.is_nothing(), "{:?}", back.omitted);
+        assert!(differing_tensors(&back.report.stats, &report.stats).is_empty());
+        assert_eq!(back.report.stats.len(), report.stats.len());
     }
 
     #[test]

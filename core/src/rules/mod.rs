@@ -12,5 +12,6 @@ pub fn header_rules(model: &Model) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(gguf_meta::check(model));
     out.extend(hf::check(model));
+    out.extend(health::check_header(model));
     out
 }

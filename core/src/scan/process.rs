@@ -1,0 +1,254 @@
+//! Pure compute of one scan job: decode a few thousand values at a time into a buffer that
+//! stays in L1, fold them into the statistics, and hash the stored bytes on the way. The
+//! decoded values are never written out to memory as a whole.
+
+use super::{ScanJob, ScanOptions};
+use crate::encoding::{self, DecodeError, Encoding, PartRange};
+use crate::ggml::types::GgmlType;
+use crate::model::{LogicalTensor, Model};
+use crate::stats::hash::HashAcc;
+use crate::stats::histogram::PairCounts;
+use crate::stats::rows::RowAcc;
+use crate::stats::scales;
+use crate::stats::{Moments, PartialStats};
+
+/// Rows shorter than this are summed separately instead of cutting the buffer per row.
+const MIN_SEGMENT: u64 = 32;
+
+enum PieceError {
+    Decode(DecodeError),
+    /// A chunk's byte ranges are not inside the job's ranges (an encoding whose chunks
+    /// share bytes): decode the whole job at once instead.
+    NotSliceable,
+}
+
+impl From<DecodeError> for PieceError {
+    fn from(e: DecodeError) -> Self {
+        PieceError::Decode(e)
+    }
+}
+
+/// How values are folded into statistics.
+struct Fold {
+    row_len: u64,
+    /// Only float storage can hold unscaled integer codes; quantized values skip the check.
+    check_integers: bool,
+}
+
+/// What every piece of a tensor shares.
+struct Ctx<'a> {
+    t: &'a LogicalTensor,
+    job: &'a ScanJob,
+    inputs: &'a [&'a [u8]],
+    fold: Fold,
+    row_stride: u64,
+    /// Block type whose scales are counted.
+    scale_type: Option<GgmlType>,
+    hashable: bool,
+    buffer: u64,
+}
+
+/// Statistics of one job from the bytes its `ranges` name (in the same order).
+pub fn process(
+    model: &Model,
+    job: &ScanJob,
+    inputs: &[&[u8]],
+    options: &ScanOptions,
+) -> Result<PartialStats, DecodeError> {
+    let t = model.tensors.get(job.tensor).ok_or_else(|| {
+        DecodeError::Invalid(format!(
+            "scan job names tensor {} of {}",
+            job.tensor,
+            model.tensors.len()
+        ))
+    })?;
+    if inputs.len() != job.ranges.len() {
+        return Err(DecodeError::Invalid(format!(
+            "{}: scan job needs {} byte ranges, got {}",
+            t.name,
+            job.ranges.len(),
+            inputs.len()
+        )));
+    }
+    for (r, i) in job.ranges.iter().zip(inputs) {
+        if r.len != i.len() as u64 {
+            return Err(DecodeError::Invalid(format!(
+                "{}: byte range {}+{} of part {} came with {} bytes",
+                t.name,
+                r.offset,
+                r.len,
+                r.part,
+                i.len()
+            )));
+        }
+    }
+    let granule = encoding::granule(t)?;
+    let row_len = t.row_len();
+    let rows = t.n_elements().checked_div(row_len).unwrap_or(0);
+    let ggml_type = match t.encoding {
+        Encoding::Ggml { ggml_type } => Some(ggml_type),
+        _ => None,
+    };
+    let ctx = Ctx {
+        t,
+        job,
+        inputs,
+        fold: Fold {
+            row_len,
+            check_integers: !t.encoding.is_quantized(),
+        },
+        row_stride: RowAcc::stride_for(rows, options.max_row_samples),
+        scale_type: ggml_type.filter(|&ty| scales::has_scales(ty)),
+        hashable: matches!(t.encoding, Encoding::Ggml { .. } | Encoding::Dense { .. }),
+        buffer: (options.buffer_elements / granule).max(1) * granule,
+    };
+
+    let piece = (options.piece_elements / granule).max(1) * granule;
+    let end = job.start + job.count;
+    let starts: Vec<u64> = (0..job.count.div_ceil(piece))
+        .map(|i| job.start + i * piece)
+        .collect();
+    let run = |&s: &u64| process_piece(&ctx, s, piece.min(end - s));
+    #[cfg(feature = "parallel")]
+    let results: Vec<Result<PartialStats, PieceError>> = {
+        use rayon::prelude::*;
+        starts.par_iter().map(run).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let results: Vec<Result<PartialStats, PieceError>> = starts.iter().map(run).collect();
+
+    let mut acc: Option<PartialStats> = None;
+    for r in results {
+        let p = match r {
+            Ok(p) => p,
+            Err(PieceError::Decode(e)) => return Err(e),
+            Err(PieceError::NotSliceable) => return process_whole(&ctx),
+        };
+        match &mut acc {
+            None => acc = Some(p),
+            Some(a) => a.merge(p).map_err(DecodeError::Invalid)?,
+        }
+    }
+    Ok(acc.unwrap_or_else(|| {
+        PartialStats::empty(job.start, ctx.row_stride, ctx.scale_type.is_some())
+    }))
+}
+
+/// The bytes of the job's inputs that sub-range `r` names, when the job holds them.
+fn slice_of<'a>(job: &ScanJob, inputs: &[&'a [u8]], r: &PartRange) -> Option<&'a [u8]> {
+    job.ranges.iter().zip(inputs).find_map(|(jr, &bytes)| {
+        let inside =
+            jr.part == r.part && jr.offset <= r.offset && r.offset + r.len <= jr.offset + jr.len;
+        inside.then(|| {
+            let from = (r.offset - jr.offset) as usize;
+            &bytes[from..from + r.len as usize]
+        })
+    })
+}
+
+fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, PieceError> {
+    let mut p = PartialStats::empty(start, ctx.row_stride, ctx.scale_type.is_some());
+    let mut buf = vec![0f32; ctx.buffer.min(count) as usize];
+    let mut bins = vec![0u8; buf.len()];
+    let mut pairs = PairCounts::default();
+    let mut slices: Vec<&[u8]> = Vec::with_capacity(ctx.job.ranges.len());
+    let mut hash: Option<HashAcc> = None;
+    let mut hash_ok = ctx.hashable;
+    let end = start + count;
+    let mut s = start;
+    while s < end {
+        let c = ctx.buffer.min(end - s);
+        let sub = encoding::plan(ctx.t, s, c)?;
+        slices.clear();
+        for r in &sub {
+            slices.push(slice_of(ctx.job, ctx.inputs, r).ok_or(PieceError::NotSliceable)?);
+        }
+        let out = &mut buf[..c as usize];
+        encoding::decode(ctx.t, s, &slices, out)?;
+        if let Some(i) = sub.iter().position(|r| r.part == 0) {
+            let (r, bytes) = (&sub[i], slices[i]);
+            if let (Some(ty), Some(acc)) = (ctx.scale_type, &mut p.scales) {
+                acc.add_blocks(ty, bytes, r.offset / ty.type_size());
+            }
+            if hash_ok {
+                let h = HashAcc::of(r.offset, bytes);
+                hash = match hash {
+                    None => Some(h),
+                    Some(prev) => prev.merge(h),
+                };
+                hash_ok = hash.is_some();
+            }
+        }
+        add_values(&mut p, out, s, &ctx.fold, &mut bins, &mut pairs);
+        s += c;
+    }
+    p.hist.add_pairs(&mut pairs);
+    p.end = end;
+    p.hash = if hash_ok { hash } else { None };
+    Ok(p)
+}
+
+/// Fallback for encodings whose chunks cannot be cut out of the job's bytes: decode the
+/// job in one go (bounded by `job_elements`), then fold it window by window.
+fn process_whole(ctx: &Ctx<'_>) -> Result<PartialStats, DecodeError> {
+    let job = ctx.job;
+    let mut p = PartialStats::empty(job.start, ctx.row_stride, false);
+    let mut values = vec![0f32; job.count as usize];
+    encoding::decode(ctx.t, job.start, ctx.inputs, &mut values)?;
+    let mut bins = vec![0u8; ctx.buffer as usize];
+    let mut pairs = PairCounts::default();
+    let mut s = job.start;
+    for w in values.chunks(ctx.buffer as usize) {
+        add_values(&mut p, w, s, &ctx.fold, &mut bins, &mut pairs);
+        s += w.len() as u64;
+    }
+    p.hist.add_pairs(&mut pairs);
+    p.end = s;
+    Ok(p)
+}
+
+/// Fold decoded values `xs` (elements `first..`) into `p`. `bins` is scratch of at least
+/// `xs.len()` bytes.
+fn add_values(
+    p: &mut PartialStats,
+    xs: &[f32],
+    first: u64,
+    fold: &Fold,
+    bins: &mut [u8],
+    pairs: &mut PairCounts,
+) {
+    let bins = &mut bins[..xs.len()];
+    let row_len = fold.row_len;
+    if row_len >= MIN_SEGMENT {
+        // One slice per row piece: its moments give the row's sum of squares for free.
+        let mut i = 0usize;
+        while i < xs.len() {
+            let e = first + i as u64;
+            let row = e / row_len;
+            let seg_end = ((row + 1) * row_len - first).min(xs.len() as u64) as usize;
+            let m = Moments::scan(&xs[i..seg_end], fold.check_integers, &mut bins[i..seg_end]);
+            p.moments.merge(&m);
+            p.rows.add(row, m.sum_sq());
+            i = seg_end;
+        }
+    } else {
+        p.moments
+            .merge(&Moments::scan(xs, fold.check_integers, bins));
+        let mut i = 0usize;
+        while row_len > 0 && i < xs.len() {
+            let e = first + i as u64;
+            let row = e / row_len;
+            let seg_end = ((row + 1) * row_len - first).min(xs.len() as u64) as usize;
+            if p.rows.is_sampled(row) {
+                let s: f64 = xs[i..seg_end]
+                    .iter()
+                    .filter(|x| x.is_finite())
+                    .map(|&x| x as f64 * x as f64)
+                    .sum();
+                p.rows.add(row, s);
+            }
+            i = seg_end;
+        }
+    }
+    pairs.add_bins(bins, &mut p.hist);
+}

