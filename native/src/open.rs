@@ -6,17 +6,42 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use quantdoc_core::load::{load, Input};
 use quantdoc_core::model::Model;
+use quantdoc_core::report::{header_findings, header_fingerprint, Report};
 
 use crate::source::FileSource;
 
 /// A model opened from disk: its files (mapped) and the parsed model.
 pub struct Opened {
+    /// The path as the user gave it.
+    pub named: PathBuf,
     pub paths: Vec<PathBuf>,
     pub sources: Vec<FileSource>,
     pub model: Model,
 }
 
 impl Opened {
+    /// sha256 of the header bytes of every file.
+    pub fn fingerprint(&self) -> Result<String> {
+        header_fingerprint(&self.model, &self.sources())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.paths[0].display()))
+    }
+
+    /// The report with the header findings, named as the user named the model (a
+    /// directory, an index, a shard) rather than by its first file.
+    pub fn header_report(&self) -> Result<Report> {
+        let mut report = Report::new(
+            &self.model,
+            header_findings(&self.model),
+            self.fingerprint()?,
+        );
+        self.name_report(&mut report);
+        Ok(report)
+    }
+
+    pub fn name_report(&self, report: &mut Report) {
+        report.path = self.named.display().to_string();
+    }
+
     pub fn sources(&self) -> Vec<&FileSource> {
         self.sources.iter().collect()
     }
@@ -173,6 +198,7 @@ pub fn open_model(path: &Path) -> Result<Opened> {
         .collect();
     let model = load(&inputs).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Opened {
+        named: path.to_path_buf(),
         paths,
         sources,
         model,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use quantdoc_core::finding::Finding;
 use quantdoc_core::model::Model;
-use quantdoc_core::report::{header_findings, header_fingerprint, Report};
+use quantdoc_core::report::Report;
 use quantdoc_core::rules::health;
 use quantdoc_core::scan::{scan_model, ScanOptions, ScanProgress, ScanResult};
 use quantdoc_core::source::ByteSource;
@@ -197,9 +197,7 @@ pub fn stats_table(model: &Model, result: &ScanResult, st: Style) -> String {
 pub fn run(path: &Path, json: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(path)?;
     let sources = opened.sources();
-    let fingerprint = header_fingerprint(&opened.model, &sources)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", opened.paths[0].display()))?;
-    let mut report = Report::new(&opened.model, header_findings(&opened.model), fingerprint);
+    let mut report = opened.header_report()?;
     let run = run_scan(&opened.model, &sources, threads, progress_wanted(json))?;
     let mut findings = report.findings.clone();
     findings.extend(health_findings(&opened.model, &run.result));

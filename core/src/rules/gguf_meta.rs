@@ -57,7 +57,11 @@ pub fn check(model: &Model) -> Vec<Finding> {
 }
 
 fn architecture(model: &Model, out: &mut Vec<Finding>) {
-    if model.architecture().is_none() {
+    if model
+        .meta("general.architecture")
+        .and_then(|v| v.as_str())
+        .is_none()
+    {
         out.push(Finding::error(
             "GGUF_NO_ARCHITECTURE",
             None,

@@ -17,6 +17,11 @@ use crate::stats::TensorStats;
 const NORM_COLLAPSED_RMS: f64 = 0.05;
 /// One norm this many times below its family's median has collapsed on its own.
 const NORM_FAMILY_RATIO: f64 = 100.0;
+/// A single norm is collapsed when its RMS is below this and `NORM_ALONE_RATIO` times below
+/// the median of the same norm in the other layers (both, so spread-out healthy families such
+/// as Gemma's post-norms never trip it).
+const NORM_ALONE_RMS: f64 = 0.1;
+const NORM_ALONE_RATIO: f64 = 10.0;
 /// No healthy norm comes near this (Gemma's post-norms, the largest seen, are ~380).
 const NORM_EXPLODED_RMS: f64 = 1e5;
 /// A projection this many times away from its family's median RMS is an outlier.
@@ -72,7 +77,7 @@ pub fn check_header(model: &Model) -> Vec<Finding> {
         } else {
             "a 1-D tensor"
         };
-        out.push(Finding::warning(
+        out.push(Finding::error(
             "NORM_QUANTIZED",
             Some(&t.name),
             format!(
@@ -372,8 +377,18 @@ fn norm_rms(model: &Model, stats: &[(&LogicalTensor, &TensorStats)], out: &mut V
             ));
             continue;
         }
-        for (t, eff) in &members {
-            let collapsed = members.len() >= 2 && *eff * NORM_FAMILY_RATIO < med;
+        for (i, (t, eff)) in members.iter().enumerate() {
+            let mut others: Vec<f64> = members
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, m)| m.1)
+                .collect();
+            let alone = !others.is_empty() && *eff < NORM_ALONE_RMS && {
+                let med_others = median(&mut others);
+                *eff * NORM_ALONE_RATIO < med_others
+            };
+            let collapsed = (members.len() >= 2 && *eff * NORM_FAMILY_RATIO < med) || alone;
             if collapsed || *eff > NORM_EXPLODED_RMS {
                 out.push(Finding::warning(
                     "NORM_RMS_OUT_OF_RANGE",
@@ -596,14 +611,10 @@ mod tests {
             vec![
                 (
                     "NORM_QUANTIZED",
-                    Severity::Warning,
+                    Severity::Error,
                     Some("blk.9.ffn_norm.weight")
                 ),
-                (
-                    "NORM_QUANTIZED",
-                    Severity::Warning,
-                    Some("blk.9.ffn_up.bias")
-                )
+                ("NORM_QUANTIZED", Severity::Error, Some("blk.9.ffn_up.bias"))
             ]
         );
         assert!(f[0].message.contains("Q8_0"));
@@ -724,6 +735,51 @@ mod tests {
                 Some("blk.3.ffn_norm.weight")
             )]
         );
+    }
+
+    #[test]
+    fn seed_level_norm_in_a_two_layer_model_is_reported_and_a_low_healthy_family_is_not() {
+        // Layer 0 at the seed's 0.018 next to one healthy layer: the family median (0.51)
+        // hides it; the other layers' median (1.0) does not.
+        let mut b = Builder::default();
+        for l in 0..2u64 {
+            let level = if l == 0 { 0.018 } else { 1.0 };
+            let xs: Vec<f32> = values(64, l, 0.05)
+                .iter()
+                .map(|x| level * (1.0 + x))
+                .collect();
+            b = b.values(
+                &format!("blk.{l}.attn_norm.weight"),
+                vec![64],
+                GgmlType::F32,
+                &xs,
+            );
+        }
+        let (_, f) = run(b);
+        assert_eq!(
+            codes(&f),
+            vec![(
+                "NORM_RMS_OUT_OF_RANGE",
+                Severity::Warning,
+                Some("blk.0.attn_norm.weight")
+            )]
+        );
+
+        // A family spread 0.3 … 6 (well above the absolute floor) stays quiet.
+        let mut b = Builder::default();
+        for (l, level) in [0.3f32, 1.0, 3.0, 6.0].iter().enumerate() {
+            let xs: Vec<f32> = values(64, l as u64, 0.05)
+                .iter()
+                .map(|x| level * (1.0 + x))
+                .collect();
+            b = b.values(
+                &format!("blk.{l}.ffn_norm.weight"),
+                vec![64],
+                GgmlType::F32,
+                &xs,
+            );
+        }
+        assert!(run(b).1.is_empty());
     }
 
     #[test]
