@@ -36,21 +36,7 @@ pub(super) fn plan(
     let bits = dtype.bits();
     let offset = start * bits / 8;
     let len = ((start + count) * bits).div_ceil(8) - offset;
-    let part = t.primary();
-    if offset + len > part.nbytes {
-        return Err(DecodeError::Invalid(format!(
-            "{} needs bytes {}..{} of its data but owns only {} bytes",
-            t.name,
-            offset,
-            offset + len,
-            part.nbytes
-        )));
-    }
-    Ok(vec![PartRange {
-        part: 0,
-        offset,
-        len,
-    }])
+    super::single_part_range(t, offset, len)
 }
 
 pub(super) fn decode(dtype: Dtype, inputs: &[&[u8]], out: &mut [f32]) -> Result<(), DecodeError> {

@@ -16,21 +16,7 @@ pub(super) fn plan(
     let n_blocks = count.div_ceil(bs);
     let offset = first_block * ty.type_size();
     let len = n_blocks * ty.type_size();
-    let part = t.primary();
-    if offset + len > part.nbytes {
-        return Err(DecodeError::Invalid(format!(
-            "{} needs bytes {}..{} of its data but owns only {} bytes",
-            t.name,
-            offset,
-            offset + len,
-            part.nbytes
-        )));
-    }
-    Ok(vec![PartRange {
-        part: 0,
-        offset,
-        len,
-    }])
+    super::single_part_range(t, offset, len)
 }
 
 pub(super) fn decode(ty: GgmlType, inputs: &[&[u8]], out: &mut [f32]) -> Result<(), DecodeError> {

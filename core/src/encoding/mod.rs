@@ -179,6 +179,30 @@ pub struct PartRange {
     pub len: u64,
 }
 
+/// The byte range `offset..offset+len` of a tensor stored as one contiguous part (GGUF
+/// tensors, dense safetensors), refused when the part does not own those bytes.
+fn single_part_range(
+    t: &LogicalTensor,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<PartRange>, DecodeError> {
+    let part = t.primary();
+    if offset.saturating_add(len) > part.nbytes {
+        return Err(DecodeError::Invalid(format!(
+            "{} needs bytes {}..{} of its data but owns only {} bytes",
+            t.name,
+            offset,
+            offset.saturating_add(len),
+            part.nbytes
+        )));
+    }
+    Ok(vec![PartRange {
+        part: 0,
+        offset,
+        len,
+    }])
+}
+
 /// Elements per decode unit: chunks start at multiples of it (and end there, or at the end).
 pub fn granule(t: &LogicalTensor) -> Result<u64, DecodeError> {
     match &t.encoding {
