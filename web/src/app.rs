@@ -823,12 +823,18 @@ impl App {
     }
 }
 
+/// A statistic as a person reads it: floats shortened, an absent value as "none".
+fn shown_value(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => format::num(Some(v)),
+        Value::Null => "none".to_string(),
+        v => v.to_string(),
+    }
+}
+
 /// A statistic, shown short, with its exact value in `data-value` (for tests and copying).
 fn stat_row(key: &str, v: &Value) -> Html {
-    let shown = match v {
-        Value::Number(n) if n.is_f64() => format::num(Some(v)),
-        v => v.to_string(),
-    };
+    let shown = shown_value(v);
     html! { <><dt>{key.to_string()}</dt><dd data-key={key.to_string()} data-value={v.to_string()}>{shown}</dd></> }
 }
 
@@ -892,7 +898,7 @@ fn scales(s: &Value) -> Html {
         <div class="scales">
             <h3>{"Block scales"}</h3>
             <dl class="facts">
-                { for m.iter().map(|(k, v)| html!{ <><dt>{k.replace('_', " ")}</dt><dd>{v.to_string()}</dd></> }) }
+                { for m.iter().map(|(k, v)| html!{ <><dt>{k.replace('_', " ")}</dt><dd>{shown_value(v)}</dd></> }) }
             </dl>
         </div>
     }
@@ -906,8 +912,7 @@ fn rows(s: &Value) -> Html {
         <div class="rows">
             <h3>{"Row RMS"}</h3>
             <dl class="facts">
-                { for m.iter().map(|(k, v)| html!{ <><dt>{k.replace('_', " ")}</dt><dd>{match v {
-                    Value::Number(n) if n.is_f64() => format::num(Some(v)), _ => v.to_string() }}</dd></> }) }
+                { for m.iter().map(|(k, v)| html!{ <><dt>{k.replace('_', " ")}</dt><dd>{shown_value(v)}</dd></> }) }
             </dl>
         </div>
     }
