@@ -150,3 +150,79 @@ fn dequant_writes_the_expected_f32() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn scan_json_carries_statistics_for_every_tensor() {
+    let Some(dir) = fixtures_or_skip("scan_json_carries_statistics_for_every_tensor") else {
+        return;
+    };
+    let f = dir.join("gguf/legacy.gguf");
+    let out = run(&["scan", "--json", "--threads", "2", f.to_str().unwrap()]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stats = j["stats"].as_object().unwrap();
+    assert_eq!(stats.len(), 12);
+    let s = &stats["blk.0.q4_0.weight"];
+    assert_eq!(s["elements"], 1536);
+    assert_eq!(s["nan"], 0);
+    // MANIFEST: expected_absmax of this tensor.
+    assert_eq!(s["abs_max"].as_f64().unwrap(), 0.6796875);
+}
+
+#[test]
+fn link_prints_a_url_whose_fragment_decodes_to_the_report() {
+    let Some(dir) = fixtures_or_skip("link_prints_a_url_whose_fragment_decodes_to_the_report")
+    else {
+        return;
+    };
+    let f = dir.join("gguf/legacy.gguf");
+    let out = run(&[
+        "link",
+        "--base-url",
+        "http://example.test/qd/",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let url = String::from_utf8(out.stdout).unwrap();
+    let url = url.trim();
+    let (base, fragment) = url.split_once('#').unwrap();
+    assert_eq!(base, "http://example.test/qd/");
+    assert!(url.len() < 8000);
+    let back = quantdoc_core::report::link::decode(fragment).unwrap();
+    let codes: Vec<&str> = back
+        .report
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect();
+    assert_eq!(codes, vec!["GGUF_METADATA_BLOCK_COUNT"]);
+    assert_eq!(back.report.tensors.len(), 12);
+}
+
+#[test]
+fn demo_makes_files_whose_checks_find_the_planted_defects() {
+    let d = tmpdir("demo");
+    let out = run(&["demo", d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (file, code) in [
+        ("broken-q4_0-no-scales.gguf", "GGUF_TENSOR_SIZE_MISMATCH"),
+        ("broken-quantized-norm.gguf", "NORM_QUANTIZED"),
+        ("broken-truncated.gguf", "GGUF_TRUNCATED"),
+    ] {
+        assert!(d.join(file).is_file(), "{file}");
+        let o = run(&["check", "--json", d.join(file).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{file}");
+        let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(
+            j["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == code),
+            "{file}: {j}"
+        );
+    }
+    let o = run(&["check", d.join("healthy.gguf").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text.contains("(exit status 1)"));
+}
