@@ -117,7 +117,7 @@ fn print_json(r: &Report) -> Result<()> {
 
 fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let report = opened.header_report()?;
+    let report = opened.header_report(json)?;
     if json {
         print_json(&report)?;
     } else {
@@ -135,7 +135,7 @@ fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
 
 fn check(path: PathBuf, json: bool, fast: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let mut report = opened.header_report()?;
+    let mut report = opened.header_report(json)?;
     let mut scan = None;
     if !fast {
         let sources = opened.sources();

@@ -28,8 +28,15 @@ impl Opened {
 
     /// The report with the header findings, named as the user named the model (a
     /// directory, an index, a shard) rather than by its first file.
-    pub fn header_report(&self) -> Result<Report> {
-        let mut report = Report::new(
+    /// `with_metadata` fills `metadata` (JSON output needs it; text output prints metadata
+    /// from the model).
+    pub fn header_report(&self, with_metadata: bool) -> Result<Report> {
+        let build = if with_metadata {
+            Report::new
+        } else {
+            Report::without_metadata
+        };
+        let mut report = build(
             &self.model,
             header_findings(&self.model),
             self.fingerprint()?,

@@ -197,7 +197,7 @@ pub fn stats_table(model: &Model, result: &ScanResult, st: Style) -> String {
 pub fn run(path: &Path, json: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(path)?;
     let sources = opened.sources();
-    let mut report = opened.header_report()?;
+    let mut report = opened.header_report(json)?;
     let run = run_scan(&opened.model, &sources, threads, progress_wanted(json))?;
     let mut findings = report.findings.clone();
     findings.extend(health_findings(&opened.model, &run.result));

@@ -195,6 +195,26 @@ impl Report {
     /// Build the report for a model and the findings known so far (the model's own plus
     /// whatever rules ran). `header_sha256` comes from [`header_fingerprint`].
     pub fn new(model: &Model, findings: Vec<Finding>, header_sha256: String) -> Report {
+        Self::build(model, findings, header_sha256, true)
+    }
+
+    /// The same report without the `metadata` map, for output that shows metadata from the
+    /// model itself: copying a 262,144-token vocabulary into JSON values only to drop it was
+    /// a quarter of `inspect`'s time.
+    pub fn without_metadata(
+        model: &Model,
+        findings: Vec<Finding>,
+        header_sha256: String,
+    ) -> Report {
+        Self::build(model, findings, header_sha256, false)
+    }
+
+    fn build(
+        model: &Model,
+        findings: Vec<Finding>,
+        header_sha256: String,
+        metadata: bool,
+    ) -> Report {
         let mut findings = findings;
         sort_findings(&mut findings);
         let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u64;
@@ -233,11 +253,15 @@ impl Report {
                 .collect(),
             header_sha256,
             summary,
-            metadata: model
-                .metadata
-                .iter()
-                .map(|e| (e.key.clone(), e.value.to_json()))
-                .collect(),
+            metadata: if metadata {
+                model
+                    .metadata
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect()
+            } else {
+                serde_json::Map::new()
+            },
             tensors: model.tensors.iter().map(tensor_row).collect(),
             findings,
             stats: serde_json::Map::new(),
