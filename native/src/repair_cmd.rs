@@ -46,26 +46,48 @@ pub fn run(args: Args) -> Result<i32> {
     let rw = plan_repair(&opened.model, &opened.sources())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
     print_plan(&rw);
-    if !rw.blocking.is_empty() {
-        eprintln!(
-            "quantdoc: cannot repair {}: {} problem(s) above need the original data; nothing written",
-            args.path.display(),
-            rw.blocking.len()
-        );
-        return Ok(1);
-    }
-    if args.dry_run {
-        println!("dry run: nothing written");
-        return Ok(0);
-    }
-    let Some(out) = &args.output else {
-        bail!("repair needs -o OUT.gguf (or --dry-run)");
+    let out = match gate(
+        &args,
+        rw.blocking.len(),
+        " need the original data",
+        "OUT.gguf",
+    )? {
+        Gate::Stop(code) => return Ok(code),
+        Gate::Write(out) => out,
     };
     if rw.fixes.is_empty() {
         println!("nothing to fix; writing a verified copy anyway");
     }
     write_rewrite(&opened, &rw, out)?;
     Ok(0)
+}
+
+/// What to do once the plan is printed.
+enum Gate<'a> {
+    /// Write nothing and exit with this status.
+    Stop(i32),
+    /// Write to this path.
+    Write(&'a Path),
+}
+
+/// The same decision for GGUF and checkpoint repairs: refuse when a problem blocks the
+/// repair, stop after a dry run, otherwise require `-o`.
+fn gate<'a>(args: &'a Args, blocking: usize, why: &str, out_kind: &str) -> Result<Gate<'a>> {
+    if blocking > 0 {
+        eprintln!(
+            "quantdoc: cannot repair {}: {blocking} problem(s) above{why}; nothing written",
+            args.path.display()
+        );
+        return Ok(Gate::Stop(1));
+    }
+    if args.dry_run {
+        println!("dry run: nothing written");
+        return Ok(Gate::Stop(0));
+    }
+    match &args.output {
+        Some(out) => Ok(Gate::Write(out)),
+        None => bail!("repair needs -o {out_kind} (or --dry-run)"),
+    }
 }
 
 fn print_finding(prefix: &str, f: &Finding) {
@@ -326,20 +348,9 @@ mod hf {
             None => (None, Vec::new()),
         };
         print_plan(&rw, &config_fixes);
-        if !rw.blocking.is_empty() {
-            eprintln!(
-                "quantdoc: cannot repair {}: {} problem(s) above; nothing written",
-                args.path.display(),
-                rw.blocking.len()
-            );
-            return Ok(1);
-        }
-        if args.dry_run {
-            println!("dry run: nothing written");
-            return Ok(0);
-        }
-        let Some(out) = &args.output else {
-            bail!("repair needs -o OUT_DIR (or --dry-run)");
+        let out = match super::gate(args, rw.blocking.len(), "", "OUT_DIR")? {
+            super::Gate::Stop(code) => return Ok(code),
+            super::Gate::Write(out) => out,
         };
         write_checkpoint(opened, &rw, &src_dir, config, out)?;
         Ok(0)
