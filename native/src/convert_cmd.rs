@@ -17,7 +17,8 @@ use crate::source::FileSource;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json).
+    /// A Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.model or
+    /// tokenizer.json).
     pub path: PathBuf,
     /// Output .gguf file.
     #[arg(short, long)]
@@ -78,6 +79,16 @@ pub fn run(args: Args) -> Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("{}: no config.json", dir.display()))?;
     let tokenizer = read_json(&dir.join("tokenizer.json"))?;
     let tokenizer_config = read_json(&dir.join("tokenizer_config.json"))?;
+    let added_tokens = read_json(&dir.join("added_tokens.json"))?;
+    let sp_file = dir.join("tokenizer.model");
+    let sentencepiece = if sp_file.is_file() {
+        Some(
+            std::fs::read(&sp_file)
+                .with_context(|| format!("{}: cannot read", sp_file.display()))?,
+        )
+    } else {
+        None
+    };
     let template_file = dir.join("chat_template.jinja");
     let chat_template = if template_file.is_file() {
         Some(std::fs::read_to_string(&template_file)?)
@@ -94,6 +105,8 @@ pub fn run(args: Args) -> Result<i32> {
         config: &config,
         tokenizer: tokenizer.as_ref(),
         tokenizer_config: tokenizer_config.as_ref(),
+        sentencepiece: sentencepiece.as_deref(),
+        added_tokens: added_tokens.as_ref(),
         chat_template: chat_template.as_deref(),
         name: &name,
     };

@@ -194,3 +194,95 @@ fn converts_a_dequantized_llama_with_llama_cpp_conventions() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The SentencePiece model trained by the sentencepiece library that the core's unit tests
+/// use, with its pieces as protobuf decodes them.
+fn sentencepiece_fixture() -> (Vec<u8>, Vec<(String, f64, u64)>) {
+    let dir = repair_support::workspace_root().join("core/src/convert/testdata");
+    let model = std::fs::read(dir.join("llama-bpe.model")).unwrap();
+    let pieces =
+        serde_json::from_slice(&std::fs::read(dir.join("llama-bpe.pieces.json")).unwrap()).unwrap();
+    (model, pieces)
+}
+
+#[test]
+fn convert_reads_tokenizer_model_and_added_tokens_json() {
+    let Some(fx) = fixtures_or_skip("convert_reads_tokenizer_model_and_added_tokens_json") else {
+        return;
+    };
+    let dir = scratch("convert-spm");
+    let ckpt = dir.join("tiny-llama-spm");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fx.join("bnb/tf_llama_nf4_dq").join(f), ckpt.join(f)).unwrap();
+    }
+    let (model, pieces) = sentencepiece_fixture();
+    std::fs::write(ckpt.join("tokenizer.model"), &model).unwrap();
+    // tokenizer.model wins over tokenizer.json, as in convert_hf_to_gguf.py.
+    std::fs::write(ckpt.join("tokenizer.json"), tokenizer_json().to_string()).unwrap();
+    std::fs::write(ckpt.join("added_tokens.json"), r#"{"<extra>": 200}"#).unwrap();
+    std::fs::write(
+        ckpt.join("tokenizer_config.json"),
+        r#"{"bos_token": "<s>", "add_bos_token": true, "add_eos_token": false}"#,
+    )
+    .unwrap();
+    let out = dir.join("spm.gguf");
+    ok(&[
+        "convert",
+        ckpt.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (gg, _) = load_paths(&[&out]);
+    let meta = |k: &str| gg.meta(k).unwrap_or_else(|| panic!("{k} missing")).clone();
+    assert_eq!(meta("tokenizer.ggml.model").as_str(), Some("llama"));
+    let tokens = meta("tokenizer.ggml.tokens");
+    let tokens = tokens.as_array().unwrap();
+    // config.json's vocab_size (256) cuts the model's 448 pieces.
+    assert_eq!(tokens.len(), 256);
+    for (i, t) in tokens.iter().enumerate() {
+        let want = if i == 200 {
+            "<extra>"
+        } else {
+            pieces[i].0.as_str()
+        };
+        assert_eq!(t.as_str(), Some(want), "token {i}");
+    }
+    let Some(quantdoc_core::meta::MetaValue::Numbers(quantdoc_core::meta::NumArray::F32(scores))) =
+        gg.meta("tokenizer.ggml.scores").cloned()
+    else {
+        panic!("no F32 scores");
+    };
+    for (i, s) in scores.iter().enumerate() {
+        let want = if i == 200 {
+            -1000.0
+        } else {
+            pieces[i].1 as f32
+        };
+        assert_eq!(s.to_bits(), want.to_bits(), "score {i}");
+    }
+    // gguf-py's SpecialVocab looks special tokens up in tokenizer.json's added tokens even
+    // when the vocabulary comes from tokenizer.model: "<s>" is 250 there (config.json says 1).
+    assert_eq!(meta("tokenizer.ggml.bos_token_id").as_u64(), Some(250));
+    assert_eq!(meta("tokenizer.ggml.eos_token_id").as_u64(), Some(2));
+    assert_eq!(
+        meta("tokenizer.ggml.add_bos_token"),
+        quantdoc_core::meta::MetaValue::Bool(true)
+    );
+    assert_eq!(meta("llama.vocab_size").as_u64(), Some(256));
+
+    // A damaged tokenizer.model stops the conversion with where it broke; nothing written.
+    std::fs::write(ckpt.join("tokenizer.model"), &model[..model.len() / 2]).unwrap();
+    let bad = dir.join("bad.gguf");
+    let run = repair_support::run(&[
+        "convert",
+        ckpt.to_str().unwrap(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(said.contains("tokenizer.model: byte "), "{said}");
+    assert!(!bad.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,28 +1,37 @@
 //! Hugging Face checkpoint → GGUF (`quantdoc convert`) for llama, mistral, qwen2 and gemma3
 //! (text) checkpoints, following llama.cpp's convert_hf_to_gguf.py conventions: its tensor
 //! names and metadata keys, the Q/K row permutation of llama/mistral, `1 + w` for Gemma norm
-//! weights, F32 norms and 1-D tensors, and the vocabulary from tokenizer.json.
+//! weights, F32 norms and 1-D tensors, and the vocabulary from a SentencePiece
+//! `tokenizer.model` or tokenizer.json.
 //!
 //! The plan is a `GgufRewrite`, so writing, streaming and verification are the repair
 //! engine's.
 
+pub mod sentencepiece;
+mod special_vocab;
+mod spm_vocab;
 mod tokenizer;
 
 use serde_json::Value;
 
 use crate::ggml::types::GgmlType;
-use crate::meta::{GgufValueType as T, MetaEntry, MetaValue};
+use crate::meta::MetaEntry;
 use crate::model::Model;
 use crate::repair::requant::is_norm;
 use crate::repair::{Fix, GgufRewrite, OutTensor, RepairError, TensorSource, Transform};
-use crate::write::gguf::{entry, entry_f32, entry_str, entry_u32, TensorEntry};
+use crate::write::gguf::{entry_f32, entry_str, entry_u32, TensorEntry};
 
 /// The JSON side files of a checkpoint.
 pub struct Side<'a> {
     pub config: &'a Value,
     pub tokenizer: Option<&'a Value>,
     pub tokenizer_config: Option<&'a Value>,
-    /// A chat template from `chat_template.jinja`, when the checkpoint has one.
+    /// The bytes of `tokenizer.model` (a SentencePiece model), when the checkpoint has one.
+    pub sentencepiece: Option<&'a [u8]>,
+    /// `added_tokens.json`, when the checkpoint has one.
+    pub added_tokens: Option<&'a Value>,
+    /// A chat template from `chat_template.jinja`, when the checkpoint has one (used when
+    /// tokenizer_config.json has none, as gguf-py does).
     pub chat_template: Option<&'a str>,
     /// `general.name`.
     pub name: &'a str,
@@ -205,6 +214,12 @@ fn metadata(arch: Arch, side: &Side<'_>, outtype: GgmlType) -> Result<Vec<MetaEn
         ),
         u32_of(&format!("{a}.rope.dimension_count"), head_dim)?,
     ];
+    // LlamaModel (llama, mistral) also records the vocabulary size.
+    if arch == Arch::Llama {
+        if let Some(v) = cfg_u64(c, "vocab_size") {
+            m.push(u32_of(&format!("{a}.vocab_size"), v)?);
+        }
+    }
     let theta = cfg_f64(c, "rope_theta").or_else(|| {
         cfg(c, "rope_parameters")
             .and_then(|r| r.get("rope_theta"))
@@ -242,30 +257,21 @@ pub fn plan_convert(
     }
     let arch = arch_of(side.config)?;
     let mut metadata = metadata(arch, side, outtype)?;
-    let tok = side
-        .tokenizer
-        .ok_or_else(|| refused("tokenizer.json is missing: convert needs it for the vocabulary"))?;
-    let vocab_size = cfg_u64(side.config, "vocab_size");
+    let vocab_size =
+        cfg_u64(side.config, "vocab_size_per_layer_input").or(cfg_u64(side.config, "vocab_size"));
+    let files = tokenizer::TokenizerFiles {
+        tokenizer_json: side.tokenizer,
+        tokenizer_config: side.tokenizer_config,
+        sentencepiece: side.sentencepiece,
+        added_tokens: side.added_tokens,
+        chat_template: side.chat_template,
+    };
     metadata.extend(tokenizer::entries(
         arch.name(),
-        tok,
-        side.tokenizer_config,
+        &files,
         side.config,
         vocab_size,
     )?);
-    let template = side.chat_template.map(str::to_string).or_else(|| {
-        side.tokenizer_config
-            .and_then(|t| t.get("chat_template"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    if let Some(t) = template {
-        metadata.push(entry(
-            "tokenizer.chat_template",
-            T::String,
-            MetaValue::String(t),
-        ));
-    }
     let heads = cfg_u64(side.config, "num_attention_heads").unwrap_or(1);
     let heads_kv = cfg_u64(side.config, "num_key_value_heads").unwrap_or(heads);
     let keep_type = match outtype {

@@ -4,7 +4,7 @@ use super::*;
 use crate::dtype::Dtype;
 use crate::encoding::dequantize_tensor;
 use crate::load::{load, Input};
-use crate::meta::NumArray;
+use crate::meta::{MetaValue, NumArray};
 use crate::repair::{execute, verify};
 use crate::source::SliceSource;
 use crate::write::safetensors::{write_safetensors, SafetensorsPlan, StTensor};
@@ -77,6 +77,8 @@ fn convert(
         config: &config,
         tokenizer: Some(&tok),
         tokenizer_config: Some(&tok_cfg),
+        sentencepiece: None,
+        added_tokens: None,
         chat_template: None,
         name: "tiny",
     };
@@ -240,6 +242,8 @@ fn refuses_unknown_architectures_and_tensors() {
         config: &cfg,
         tokenizer: Some(&tok),
         tokenizer_config: None,
+        sentencepiece: None,
+        added_tokens: None,
         chat_template: None,
         name: "x",
     };
@@ -252,8 +256,119 @@ fn refuses_unknown_architectures_and_tensors() {
         config: &cfg,
         tokenizer: Some(&tok),
         tokenizer_config: None,
+        sentencepiece: None,
+        added_tokens: None,
         chat_template: None,
         name: "x",
     };
     assert!(plan_convert(&model, &side, GgmlType::F16, &|_| false).is_err());
+}
+
+#[test]
+fn sentencepiece_tokenizer_model_gives_llama_cpp_vocabulary() {
+    let config = serde_json::json!({
+        "model_type": "llama", "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "num_hidden_layers": 1, "intermediate_size": 16, "max_position_embeddings": 64,
+        "vocab_size": 10, "bos_token_id": 1, "eos_token_id": 2
+    });
+    let spm = crate::convert::sentencepiece::tests::model_bytes(&[
+        ("<unk>", 0.0, 2),
+        ("<s>", 0.0, 3),
+        ("</s>", 0.0, 3),
+        ("<0x0A>", 0.0, 6),
+        ("\u{2581}a", -1.25, 1),
+        ("b", -2.5, 1),
+        ("<sep>", 0.0, 4),
+    ]);
+    let added = serde_json::json!({"<extra>": 7});
+    let tok_cfg = serde_json::json!({
+        "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": false,
+        "add_prefix_space": true,
+        "added_tokens_decoder": {"8": {"content": "<|im_end|>", "special": false}}
+    });
+    let ckpt = checkpoint(&[("model.embed_tokens.weight", vec![10, 8])]);
+    let model = load_one("ckpt/model.safetensors", &ckpt);
+    let side = Side {
+        config: &config,
+        tokenizer: None,
+        tokenizer_config: Some(&tok_cfg),
+        sentencepiece: Some(&spm),
+        added_tokens: Some(&added),
+        chat_template: Some("{{ jinja }}"),
+        name: "spm",
+    };
+    let rw = plan_convert(&model, &side, GgmlType::F16, &|_| false).unwrap();
+    let meta = |k: &str| {
+        rw.metadata
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("{k} missing"))
+    };
+    assert_eq!(
+        meta("tokenizer.ggml.model"),
+        MetaValue::String("llama".into())
+    );
+    assert_eq!(
+        meta("tokenizer.ggml.pre"),
+        MetaValue::String("default".into())
+    );
+    let tokens: Vec<String> = meta("tokenizer.ggml.tokens")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            "<unk>",
+            "<s>",
+            "</s>",
+            "<0x0A>",
+            "\u{2581}a",
+            "b",
+            "<sep>",
+            "<extra>",
+            "<|im_end|>",
+            "[PAD9]"
+        ]
+    );
+    assert_eq!(
+        meta("tokenizer.ggml.scores"),
+        MetaValue::Numbers(NumArray::F32(vec![
+            0.0, 0.0, 0.0, 0.0, -1.25, -2.5, 0.0, -1000.0, -1000.0, -10000.0
+        ]))
+    );
+    // The model's USER_DEFINED <sep> reads NORMAL (llama.cpp never asks for that type);
+    // added_tokens.json gives USER_DEFINED, a `<|...|>` decoder entry CONTROL.
+    assert_eq!(
+        meta("tokenizer.ggml.token_type"),
+        MetaValue::Numbers(NumArray::I32(vec![2, 3, 3, 6, 1, 1, 1, 4, 3, 5]))
+    );
+    // No tokenizer.json: the ids come from config.json, as gguf-py's SpecialVocab does.
+    assert_eq!(meta("tokenizer.ggml.bos_token_id"), MetaValue::U64(1));
+    assert_eq!(meta("tokenizer.ggml.eos_token_id"), MetaValue::U64(2));
+    assert_eq!(meta("tokenizer.ggml.add_bos_token"), MetaValue::Bool(true));
+    assert_eq!(meta("tokenizer.ggml.add_eos_token"), MetaValue::Bool(false));
+    assert_eq!(
+        meta("tokenizer.ggml.add_space_prefix"),
+        MetaValue::Bool(true)
+    );
+    assert_eq!(
+        meta("tokenizer.chat_template"),
+        MetaValue::String("{{ jinja }}".into())
+    );
+    assert_eq!(meta("llama.vocab_size"), MetaValue::U64(10));
+
+    // A damaged tokenizer.model is refused with where it broke.
+    let cut = &spm[..spm.len() - 3];
+    let side = Side {
+        sentencepiece: Some(cut),
+        ..side
+    };
+    let err = plan_convert(&model, &side, GgmlType::F16, &|_| false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("tokenizer.model: byte "), "{err}");
 }

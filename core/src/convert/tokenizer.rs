@@ -1,23 +1,40 @@
-//! tokenizer.json → `tokenizer.ggml.*`, as gguf-py's vocab classes do it:
-//! byte-level BPE becomes `gpt2` (tokens, token types, merges), SentencePiece-style BPE
-//! with byte fallback becomes `llama` (tokens, scores of -1000 as `LlamaHfVocab` writes,
-//! token types with BYTE for `<0xNN>`).
+//! The vocabulary as convert_hf_to_gguf.py writes it into `tokenizer.ggml.*`:
+//! a SentencePiece `tokenizer.model` becomes `llama` (its pieces, scores and types, see
+//! `spm_vocab`); otherwise tokenizer.json: byte-level BPE becomes `gpt2` (tokens, token
+//! types, merges), SentencePiece-style BPE with byte fallback becomes `llama` (tokens,
+//! scores of -1000 as `LlamaHfVocab` writes, token types with BYTE for `<0xNN>`). Special
+//! token ids, `add_*_token` flags and the chat template come from `SpecialVocab`.
 
 use serde_json::Value;
 
+use super::sentencepiece::parse_model;
+use super::special_vocab::SpecialVocab;
+use super::spm_vocab;
 use crate::meta::{GgufValueType as T, MetaEntry, MetaValue, NumArray};
 use crate::repair::RepairError;
-use crate::write::gguf::{entry, entry_bool, entry_str, entry_u32};
+use crate::write::gguf::{entry, entry_bool, entry_str};
 
 // llama.cpp token types.
-const NORMAL: i32 = 1;
-const CONTROL: i32 = 3;
-const USER_DEFINED: i32 = 4;
+pub(super) const NORMAL: i32 = 1;
+pub(super) const CONTROL: i32 = 3;
+pub(super) const USER_DEFINED: i32 = 4;
 const UNUSED: i32 = 5;
 const BYTE: i32 = 6;
 
 /// Most tokens a vocabulary may declare (the largest real vocabularies hold ~260k).
-const MAX_VOCAB: u64 = 1 << 22;
+pub(super) const MAX_VOCAB: u64 = 1 << 22;
+
+/// The tokenizer side files of a checkpoint.
+pub(super) struct TokenizerFiles<'a> {
+    pub tokenizer_json: Option<&'a Value>,
+    pub tokenizer_config: Option<&'a Value>,
+    /// `tokenizer.model`'s bytes.
+    pub sentencepiece: Option<&'a [u8]>,
+    /// `added_tokens.json`.
+    pub added_tokens: Option<&'a Value>,
+    /// `chat_template.jinja`.
+    pub chat_template: Option<&'a str>,
+}
 
 fn refused(m: impl Into<String>) -> RepairError {
     RepairError::Refused(m.into())
@@ -31,19 +48,93 @@ fn is_byte_token(t: &str) -> bool {
         && b[3..5].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// A special token's text from tokenizer_config.json (a string or `{"content": ...}`).
-fn token_text(v: &Value) -> Option<&str> {
-    v.as_str()
-        .or_else(|| v.get("content").and_then(Value::as_str))
+fn strings(key: &str, items: Vec<String>) -> MetaEntry {
+    entry(
+        key,
+        T::Array,
+        MetaValue::Array(items.into_iter().map(MetaValue::String).collect()),
+    )
 }
 
+/// Every `tokenizer.*` entry for `arch` (llama, qwen2, gemma3). A `tokenizer.model` is
+/// preferred to tokenizer.json, as llama.cpp prefers it for these architectures.
 pub(super) fn entries(
     arch: &str,
-    tok: &Value,
-    tok_config: Option<&Value>,
+    files: &TokenizerFiles<'_>,
     config: &Value,
     vocab_size: Option<u64>,
 ) -> Result<Vec<MetaEntry>, RepairError> {
+    let mut out = Vec::new();
+    // LlamaModel.set_vocab reads add_prefix_space before choosing a vocabulary.
+    if arch == "llama" {
+        if let Some(b) = files
+            .tokenizer_config
+            .and_then(|c| c.get("add_prefix_space"))
+            .and_then(Value::as_bool)
+        {
+            out.push(entry_bool("tokenizer.ggml.add_space_prefix", b));
+        }
+    }
+    let n_vocab = if let Some(bytes) = files.sentencepiece {
+        let pieces = parse_model(bytes).map_err(|e| refused(e.to_string()))?;
+        let v = spm_vocab::build(
+            &pieces,
+            vocab_size,
+            files.added_tokens,
+            files.tokenizer_config,
+        )?;
+        let n = v.tokens.len();
+        out.push(entry_str("tokenizer.ggml.model", "llama"));
+        out.push(entry_str("tokenizer.ggml.pre", "default"));
+        out.push(strings("tokenizer.ggml.tokens", v.tokens));
+        out.push(entry(
+            "tokenizer.ggml.scores",
+            T::Array,
+            MetaValue::Numbers(NumArray::F32(v.scores)),
+        ));
+        out.push(entry(
+            "tokenizer.ggml.token_type",
+            T::Array,
+            MetaValue::Numbers(NumArray::I32(v.types)),
+        ));
+        n
+    } else {
+        let tok = files.tokenizer_json.ok_or_else(|| {
+            refused(
+                "neither tokenizer.model nor tokenizer.json: convert needs one for the vocabulary",
+            )
+        })?;
+        json_vocab(arch, tok, vocab_size, &mut out)?
+    };
+    let special = SpecialVocab::load(
+        files.tokenizer_json,
+        files.tokenizer_config,
+        config,
+        files.chat_template,
+        n_vocab as u64,
+    )?;
+    out.extend(special.entries());
+    // Gemma3Model.set_vocab turns the space prefix off after a SentencePiece vocabulary.
+    if arch == "gemma3" && files.sentencepiece.is_some() {
+        out.push(entry_bool("tokenizer.ggml.add_space_prefix", false));
+    }
+    Ok(out)
+}
+
+/// A merge as gguf-py writes it: the pair joined by a space, spaces inside a part encoded
+/// as U+0120 (`Ġ`), which is how the old string format spelled them.
+fn merge_string(a: &str, b: &str) -> String {
+    let enc = |s: &str| s.replace(' ', "\u{120}");
+    format!("{} {}", enc(a), enc(b))
+}
+
+/// The vocabulary of tokenizer.json; returns its size.
+fn json_vocab(
+    arch: &str,
+    tok: &Value,
+    vocab_size: Option<u64>,
+    out: &mut Vec<MetaEntry>,
+) -> Result<usize, RepairError> {
     let model = tok
         .get("model")
         .ok_or_else(|| refused("tokenizer.json has no \"model\""))?;
@@ -112,25 +203,17 @@ pub(super) fn entries(
             }
         }
     }
-    let id_of = |text: &str| -> Option<u64> {
-        added
-            .iter()
-            .find(|a| a.1 == text)
-            .map(|a| a.0)
-            .or_else(|| vocab.get(text).and_then(Value::as_u64))
-    };
-    let mut out = vec![entry_str(
+    out.push(entry_str(
         "tokenizer.ggml.model",
         if spm { "llama" } else { "gpt2" },
-    )];
-    if !spm {
-        let pre = match arch {
-            "qwen2" => "qwen2",
-            "llama" => "llama-bpe",
-            _ => "default",
-        };
-        out.push(entry_str("tokenizer.ggml.pre", pre));
-    }
+    ));
+    let pre = match arch {
+        _ if spm => "default",
+        "qwen2" => "qwen2",
+        "llama" => "llama-bpe",
+        _ => "default",
+    };
+    out.push(entry_str("tokenizer.ggml.pre", pre));
     out.push(entry(
         "tokenizer.ggml.tokens",
         T::Array,
@@ -149,7 +232,7 @@ pub(super) fn entries(
         MetaValue::Numbers(NumArray::I32(types)),
     ));
     if !spm {
-        let merges: Vec<MetaValue> = model
+        let merges: Vec<String> = model
             .get("merges")
             .and_then(Value::as_array)
             .into_iter()
@@ -157,42 +240,76 @@ pub(super) fn entries(
             .filter_map(|m| match m {
                 Value::String(s) => Some(s.clone()),
                 Value::Array(p) if p.len() == 2 => {
-                    Some(format!("{} {}", p[0].as_str()?, p[1].as_str()?))
+                    Some(merge_string(p[0].as_str()?, p[1].as_str()?))
                 }
                 _ => None,
             })
-            .map(MetaValue::String)
             .collect();
-        out.push(entry(
-            "tokenizer.ggml.merges",
-            T::Array,
-            MetaValue::Array(merges),
-        ));
+        out.push(strings("tokenizer.ggml.merges", merges));
     }
-    for (key, name) in [
-        ("bos_token", "bos"),
-        ("eos_token", "eos"),
-        ("unk_token", "unknown"),
-        ("pad_token", "padding"),
-    ] {
-        let from_tok = tok_config
-            .and_then(|c| c.get(key))
-            .and_then(token_text)
-            .and_then(id_of);
-        let from_cfg = config.get(format!("{key}_id")).and_then(Value::as_u64);
-        if let Some(id) = from_tok.or(from_cfg) {
-            if id < n as u64 {
-                out.push(entry_u32(
-                    &format!("tokenizer.ggml.{name}_token_id"),
-                    id as u32,
-                ));
-            }
-        }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys_and_values(e: &[MetaEntry]) -> Vec<(String, MetaValue)> {
+        e.iter().map(|e| (e.key.clone(), e.value.clone())).collect()
     }
-    for key in ["add_bos_token", "add_eos_token"] {
-        if let Some(b) = tok_config.and_then(|c| c.get(key)).and_then(Value::as_bool) {
-            out.push(entry_bool(&format!("tokenizer.ggml.{key}"), b));
-        }
+
+    #[test]
+    fn merges_with_spaces_are_written_with_g_dot() {
+        let tok = json!({"model": {"type": "BPE", "vocab": {"a b": 0, "c": 1},
+            "merges": [["a b", "c"], "a c"]}});
+        let files = TokenizerFiles {
+            tokenizer_json: Some(&tok),
+            tokenizer_config: None,
+            sentencepiece: None,
+            added_tokens: None,
+            chat_template: None,
+        };
+        let out = keys_and_values(&entries("qwen2", &files, &json!({}), None).unwrap());
+        let merges = &out
+            .iter()
+            .find(|(k, _)| k == "tokenizer.ggml.merges")
+            .unwrap()
+            .1;
+        assert_eq!(
+            merges.as_array().unwrap(),
+            &[
+                MetaValue::String("a\u{120}b c".into()),
+                MetaValue::String("a c".into())
+            ]
+        );
     }
-    Ok(out)
+
+    #[test]
+    fn gemma3_sentencepiece_turns_the_space_prefix_off_and_llama_reads_it() {
+        let spm = crate::convert::sentencepiece::tests::model_bytes(&[("<unk>", 0.0, 2)]);
+        let tc = json!({"add_prefix_space": false});
+        let files = TokenizerFiles {
+            tokenizer_json: None,
+            tokenizer_config: Some(&tc),
+            sentencepiece: Some(&spm),
+            added_tokens: None,
+            chat_template: None,
+        };
+        let prefix = |arch: &str| {
+            keys_and_values(&entries(arch, &files, &json!({}), None).unwrap())
+                .into_iter()
+                .filter(|(k, _)| k == "tokenizer.ggml.add_space_prefix")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prefix("gemma3"), vec![MetaValue::Bool(false)]);
+        assert_eq!(prefix("llama"), vec![MetaValue::Bool(false)]);
+        assert_eq!(prefix("qwen2"), Vec::<MetaValue>::new());
+        let none = TokenizerFiles {
+            sentencepiece: None,
+            ..files
+        };
+        assert!(entries("llama", &none, &json!({}), None).is_err());
+    }
 }
