@@ -100,6 +100,8 @@ pub fn bf16_to_f32(h: u16) -> f32 {
 mod tests {
     use super::*;
     use crate::ggml::types::GgmlType;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn block_sizes_match_the_type_table() {

@@ -58,6 +58,8 @@ pub fn e5m2_to_f32(x: u8) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn known_values() {

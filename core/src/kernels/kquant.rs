@@ -99,6 +99,8 @@ pub fn q6k(b: &BlockQ6K) -> [f32; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn q3k_scale_unpacking_follows_the_documented_bit_pattern() {

@@ -17,6 +17,8 @@ mod x86;
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests;
 
 pub use scales::{block_scales, scales_per_block};
 
@@ -99,6 +101,8 @@ fn dequantize_blocks(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Ke
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn rejects_inputs_that_do_not_match_the_output() {

@@ -82,10 +82,22 @@ pub fn q4_0(b: &BlockQ4_0, out: &mut [f32; 32]) {
     }
 }
 
+/// `p + m` for the product `p = d * q`, keeping a NaN `p` as it is even when `m` is NaN too:
+/// x86 (so numpy, so gguf-py) keeps the first operand's payload then, but WebAssembly leaves
+/// it open and compilers may swap an add's operands, so the choice is made here.
+#[inline]
+fn plus_offset(p: f32, m: f32) -> f32 {
+    if p.is_nan() {
+        p
+    } else {
+        p + m
+    }
+}
+
 pub fn q4_1(b: &BlockQ4_1, out: &mut [f32; 32]) {
     let (d, m) = (f16_le(b.d), f16_le(b.m));
     for (i, o) in out.iter_mut().enumerate() {
-        *o = d * nibble(&b.qs, i) as f32 + m;
+        *o = plus_offset(d * nibble(&b.qs, i) as f32, m);
     }
 }
 
@@ -106,7 +118,7 @@ pub fn q5_1(b: &BlockQ5_1, out: &mut [f32; 32]) {
     let (d, m) = (f16_le(b.d), f16_le(b.m));
     for (i, o) in out.iter_mut().enumerate() {
         let q = nibble(&b.qs, i) | (fifth_bit(b.qh, i) << 4);
-        *o = d * q as f32 + m;
+        *o = plus_offset(d * q as f32, m);
     }
 }
 
@@ -200,6 +212,8 @@ pub fn q6_k(b: &BlockQ6K, out: &mut [f32; 256]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn run(ty: GgmlType, src: &[u8]) -> Vec<f32> {
         let n = src.len() / ty.type_size() as usize * ty.block_size() as usize;

@@ -93,6 +93,8 @@ fn push<B: Block, const N: usize>(src: &[u8], out: &mut Vec<f32>, f: impl Fn(&B)
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn f16(x: f32) -> [u8; 2] {
         half::f16::from_f32(x).to_le_bytes()

@@ -115,7 +115,13 @@ fn emit16(q: v128, d: f32, m: Option<(f32, bool)>, out: &mut [f32]) {
     for (k, x) in i8x16_to_f32(q).into_iter().enumerate() {
         let mut v = f32x4_mul(d, x);
         match m {
-            Some((m, true)) => v = f32x4_add(v, f32x4_splat(m)),
+            Some((m, true)) => {
+                // When both are NaN, wasm leaves open whose payload the sum keeps (and the
+                // add's operands may be swapped); the reference keeps the product's, as x86
+                // does: choose it explicitly.
+                let sum = f32x4_add(v, f32x4_splat(m));
+                v = v128_bitselect(v, sum, f32x4_ne(v, v));
+            }
             Some((m, false)) => v = f32x4_sub(v, f32x4_splat(m)),
             None => {}
         }

@@ -480,6 +480,8 @@ mod tests {
     use crate::finding::Finding;
     use crate::report::QuantMix;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn summary() -> Summary {
         Summary {
@@ -738,7 +740,8 @@ mod tests {
     }
 
     /// A real file end to end: scan, link, decode; the same bytes under another path give
-    /// the same link.
+    /// the same link. (No file system on wasm: not run there.)
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn fixture_link_round_trips_and_ignores_where_the_file_is() {
         use crate::load::{load, Input};

@@ -71,6 +71,8 @@ pub(crate) fn nvfp4(src: &[u8], dst: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn e8m0_half_matches_ggml() {

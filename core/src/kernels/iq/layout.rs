@@ -76,6 +76,8 @@ pub(crate) fn u32_at(b: &[u8], i: usize) -> u32 {
 mod tests {
     use super::*;
     use crate::ggml::types::GgmlType;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn sizes_match_the_ggml_type_table() {
