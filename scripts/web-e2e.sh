@@ -11,6 +11,11 @@ export QUANTDOC_E2E_PORT="$PORT"
 
 scripts/web-setup.sh
 scripts/web-build.sh
+# The CLI: the tests open links it makes (native and wasm must hash alike).
+cargo build --release --locked -p quantdoc
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$(pwd)/$target" ;; esac
+export QUANTDOC_CLI="${QUANTDOC_CLI:-$target/release/quantdoc}"
 
 log="$(mktemp)"
 trunk serve --port "$PORT" >"$log" 2>&1 &

@@ -2,10 +2,14 @@
 // QUANTDOC_E2E_PORT (scripts/web-e2e.sh builds, serves and runs this).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launch, openPage, foreign, fixtures, shots } from './lib.mjs';
+import {
+  launch, openPage, foreign, fixtures, shots, repo, origin, dragFromDisk, makeShardedCheckpoint,
+  makeGguf, browserPid, rendererRssKiB, peakRendererRssKiB,
+} from './lib.mjs';
 
 const manifest = JSON.parse(readFileSync(join(fixtures, 'MANIFEST.json'), 'utf8'));
 const work = mkdtempSync(join(tmpdir(), 'quantdoc-e2e-files-'));
@@ -15,11 +19,16 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   browser = await launch();
 });
-after(async () => { await browser?.close(); });
+after(async () => {
+  await browser?.close();
+  rmSync(work, { recursive: true, force: true });
+});
 
 /// Drop files on the drop zone the way a user's drag does: a DataTransfer with Files.
 async function drop(page, paths) {
   const files = paths.map((p) => ({ name: p.split('/').pop(), b64: readFileSync(p).toString('base64') }));
+  // On a loaded machine the app may still be mounting when the test is ready to drop.
+  await page.waitForSelector('#drop');
   await page.evaluate((files) => {
     const dt = new DataTransfer();
     for (const f of files) {
@@ -219,4 +228,102 @@ test('the scan can be cancelled and everything works by keyboard', async () => {
   await page.waitForSelector('#detail');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'detail-h');
   await context.close();
+});
+
+test('a dropped folder is read recursively and loads like the same folder picked', async () => {
+  // models/ckpt/: a sharded checkpoint; models/ckpt/.git holds a stale copy of a shard
+  // (as a cloned Hugging Face repository does) that must not be read.
+  const root = join(work, 'models');
+  const ckpt = join(root, 'ckpt');
+  const names = makeShardedCheckpoint(ckpt);
+  mkdirSync(join(ckpt, '.git', 'lfs'), { recursive: true });
+  copyFileSync(join(ckpt, 'model-00002-of-00002.safetensors'), join(ckpt, '.git', 'lfs', 'model-00002-of-00002.safetensors'));
+  writeFileSync(join(ckpt, 'README.md'), '# a test checkpoint\n');
+
+  const { context, page, requests, errors } = await openPage(browser);
+  await page.waitForSelector('#drop');
+  await dragFromDisk(page, '#drop', [root]);
+  await page.waitForSelector('#summary', { timeout: 30000 });
+  assert.match(await page.textContent('#format'), /safetensors/);
+  assert.match(await page.textContent('#tensors-h'), new RegExp(`\\(${names.length}\\)`));
+  const files = await page.textContent('#summary dd');
+  for (const f of ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'config.json']) {
+    assert.ok(files.includes(`models/ckpt/${f}`), `${f} in ${files}`);
+  }
+  assert.ok(!files.includes('.git'), files);
+  await page.waitForSelector('#scan-done', { timeout: 30000 });
+  const dropped = { codes: await findingCodes(page), summary: await page.textContent('#summary') };
+  assert.ok(!dropped.codes.includes('ST_SHARD_MISSING'), dropped.codes.join());
+  assert.equal(await page.locator('#error').count(), 0);
+
+  // The same folder through the folder picker: the same report.
+  await page.setInputFiles('#folder-input', ckpt);
+  await page.waitForFunction(() => !document.querySelector('#summary')?.textContent.includes('models/'));
+  await page.waitForSelector('#scan-done', { timeout: 30000 });
+  assert.deepEqual(await findingCodes(page), dropped.codes);
+  const norm = (t, prefix) => t.replaceAll(prefix, '').replace(/Header read in\d+ ms/, '');
+  assert.equal(norm(await page.textContent('#summary'), 'ckpt/'), norm(dropped.summary, 'models/ckpt/'));
+  assert.deepEqual(foreign(requests), []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/// The native CLI (scripts/web-e2e.sh builds it).
+function cli() {
+  const target = process.env.CARGO_TARGET_DIR || join(repo, 'target');
+  const path = process.env.QUANTDOC_CLI || join(target, 'release', 'quantdoc');
+  if (!existsSync(path)) throw new Error(`${path} not found: scripts/web-e2e.sh builds it`);
+  return path;
+}
+
+test('links made by the CLI match the web app\'s own scan (native and wasm hash alike)', async () => {
+  for (const name of ['gguf/kquants.gguf', 'gguf/iquants.gguf']) {
+    const file = join(fixtures, name);
+    const url = execFileSync(cli(), ['link', file, '--base-url', `${origin}/`], { encoding: 'utf8' }).trim();
+    assert.match(url, /#qd1\./);
+    const { context, page, errors } = await openPage(browser, '/' + url.slice(url.indexOf('#')));
+    await page.waitForSelector('#shared-banner');
+    // The link carries content hashes computed natively.
+    await page.click('#tensors tbody button.link');
+    await page.waitForSelector('#detail-stats');
+    assert.match(await page.textContent('#detail-stats'), /content hash[0-9a-f]{32}/);
+    // The page scans the same file in wasm: every statistic and hash must agree.
+    await drop(page, [file]);
+    await page.waitForSelector('#differing', { timeout: 30000 });
+    const text = await page.textContent('#differing');
+    const m = text.match(/All (\d+) tensors with statistics in the link match/);
+    assert.ok(m && Number(m[1]) > 0, `${name}: ${text}`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+});
+
+test('scan memory stays bounded for a file larger than the memory budget', async () => {
+  // 36 Q8_0 tensors of 17.8 MB: 641 MB, more than the 512 MiB the whole app may use.
+  const file = join(work, 'big.gguf');
+  makeGguf(file, 36);
+  const pid = browserPid(browser);
+  const { context, page, errors } = await openPage(browser, '/?threads=2');
+  await page.waitForSelector('#file-input', { state: 'attached' });
+  await page.waitForTimeout(500);
+  const idle = rendererRssKiB(pid);
+  await page.setInputFiles('#file-input', file);
+  const peak = await peakRendererRssKiB(pid, page.waitForSelector('#scan-done', { timeout: 180000 }));
+  const done = page.locator('#scan-done');
+  const coordinator = Number(await done.getAttribute('data-coordinator-wasm-bytes'));
+  const scanners = (await done.getAttribute('data-scanner-wasm-bytes')).split(',').map(Number);
+  const MiB = 1 << 20;
+  assert.equal(scanners.length, 2);
+  // Each scan worker holds one job's bytes (a few MiB), not a tensor or a span of them.
+  for (const w of scanners) assert.ok(w > 0 && w < 24 * MiB, `scan worker wasm memory ${w / MiB} MiB`);
+  assert.ok(coordinator < 24 * MiB, `coordinator wasm memory ${coordinator / MiB} MiB`);
+  if (idle !== null) {
+    // Everything the scan adds to the renderer (workers, their JS heaps, stream buffers).
+    const grew = (peak - idle) / 1024;
+    console.log(`renderer RSS: idle ${Math.round(idle / 1024)} MiB, peak ${Math.round(peak / 1024)} MiB, +${Math.round(grew)} MiB during the scan`);
+    assert.ok(grew < 256, `the renderer grew by ${grew} MiB during the scan`);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+  rmSync(file, { force: true });
 });

@@ -9,15 +9,21 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, DragEvent, File, FileList, HtmlInputElement, MessageEvent, Worker};
 use yew::prelude::*;
 
+use crate::dropped;
 use crate::format::{self, SortKey, TableQuery};
-use crate::protocol::{self, Comparison, FromCoordinator, Progress, ToCoordinator};
+use crate::protocol::{
+    self, Comparison, FromCoordinator, Progress, ScanCost, ToCoordinator, WorkerCost,
+};
 use crate::worker::{pack, unpack, WORKER_SCRIPT};
 
 const PAGE_ROWS: usize = 100;
 
 pub enum Msg {
     Worker(String),
-    Files(Vec<File>),
+    /// Files to open, each with the path the core sees.
+    Files(Vec<(File, String)>),
+    /// A dropped folder could not be read.
+    DropFailed(String),
     DragOver(bool),
     StartScan,
     Cancel,
@@ -36,6 +42,7 @@ enum Scan {
         bytes: u64,
         millis: f64,
         threads: u32,
+        cost: ScanCost,
     },
     Cancelled(Progress),
     Failed(String),
@@ -75,13 +82,19 @@ fn window() -> web_sys::Window {
     web_sys::window().expect("the page has a window")
 }
 
-/// `?threads=N` in the page URL, else the machine's core count.
-fn default_threads() -> u32 {
+/// The value of `?name=value` in the page URL.
+fn url_param(name: &str) -> Option<String> {
     let search = window().location().search().unwrap_or_default();
     search
         .trim_start_matches('?')
         .split('&')
-        .find_map(|kv| kv.strip_prefix("threads=")?.parse::<u32>().ok())
+        .find_map(|kv| Some(kv.strip_prefix(name)?.strip_prefix('=')?.to_string()))
+}
+
+/// `?threads=N` in the page URL, else the machine's core count.
+fn default_threads() -> u32 {
+    url_param("threads")
+        .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or_else(|| window().navigator().hardware_concurrency() as u32)
         .clamp(1, 16)
 }
@@ -102,9 +115,15 @@ fn file_path(f: &File) -> String {
     }
 }
 
-fn files_of(list: Option<FileList>) -> Vec<File> {
+fn files_of(list: Option<FileList>) -> Vec<(File, String)> {
     let Some(list) = list else { return Vec::new() };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|f| {
+            let path = file_path(&f);
+            (f, path)
+        })
+        .collect()
 }
 
 impl App {
@@ -192,11 +211,13 @@ impl App {
                 bytes,
                 millis,
                 threads,
+                cost,
             } => {
                 self.scan = Scan::Done {
                     bytes,
                     millis,
                     threads,
+                    cost,
                 }
             }
             FromCoordinator::ScanCancelled => {
@@ -272,9 +293,11 @@ impl Component for App {
             Msg::Worker(text) => self.on_worker(ctx, &text),
             Msg::Files(files) => {
                 self.dragging = false;
-                let mut chosen: Vec<File> = files
+                let mut chosen: Vec<(File, String)> = files
                     .iter()
-                    .filter(|f| is_model_file(&f.name()))
+                    .filter(|(f, path)| {
+                        is_model_file(&f.name()) && !dropped::in_hidden_folder(path)
+                    })
                     .cloned()
                     .collect();
                 if chosen.is_empty() {
@@ -284,12 +307,17 @@ impl Component for App {
                 if chosen.is_empty() {
                     return true;
                 }
-                let paths: Vec<String> = chosen.iter().map(file_path).collect();
+                let paths: Vec<String> = chosen.iter().map(|(_, p)| p.clone()).collect();
                 self.loading = Some(paths.join(", "));
                 self.error = None;
                 self.scan = Scan::Idle;
-                let blobs: Vec<Blob> = chosen.into_iter().map(Into::into).collect();
+                let blobs: Vec<Blob> = chosen.into_iter().map(|(f, _)| f.into()).collect();
                 self.send(&ToCoordinator::Load { paths }, &blobs);
+            }
+            Msg::DropFailed(message) => {
+                self.dragging = false;
+                self.loading = None;
+                self.error = Some(message);
             }
             Msg::DragOver(on) => self.dragging = on,
             Msg::StartScan => {
@@ -376,10 +404,29 @@ impl App {
             Msg::Files(files)
         });
         let on_folder = on_files.clone();
-        let ondrop = link.callback(|e: DragEvent| {
-            e.prevent_default();
-            Msg::Files(files_of(e.data_transfer().and_then(|d| d.files())))
-        });
+        let ondrop = {
+            let link = link.clone();
+            link.clone().callback(move |e: DragEvent| {
+                e.prevent_default();
+                let Some(dt) = e.data_transfer() else {
+                    return Msg::DragOver(false);
+                };
+                // A dropped folder is an entry to read, not a file: read the entries (only
+                // possible during the event), then the files under them.
+                let entries = dropped::take_entries(&dt);
+                if entries.is_empty() {
+                    return Msg::Files(files_of(dt.files()));
+                }
+                let link = link.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(match dropped::files_of_entries(entries).await {
+                        Ok(files) => Msg::Files(files),
+                        Err(e) => Msg::DropFailed(e),
+                    });
+                });
+                Msg::DragOver(false)
+            })
+        };
         let ondragover = link.callback(|e: DragEvent| {
             e.prevent_default();
             Msg::DragOver(true)
@@ -388,7 +435,7 @@ impl App {
         let class = classes!("drop", self.dragging.then_some("dragging"));
         html! {
             <section id="drop" {class} {ondrop} {ondragover} {ondragleave} aria-label="Open a model file">
-                <p><strong>{"Drop a .gguf file here"}</strong>{" (or the .safetensors shards and config.json of a checkpoint)"}</p>
+                <p><strong>{"Drop a .gguf file here"}</strong>{" (or the .safetensors shards and config.json of a checkpoint, or its folder)"}</p>
                 <div class="pickers">
                     <label class="button" for="file-input">{"Choose files…"}</label>
                     <input id="file-input" type="file" multiple=true onchange={on_files}
@@ -538,15 +585,30 @@ impl App {
                 bytes,
                 millis,
                 threads,
-            } => html! {
+                cost,
+            } => {
+                let list = |f: &dyn Fn(&WorkerCost) -> String| {
+                    cost.scanners.iter().map(f).collect::<Vec<_>>().join(",")
+                };
+                html! {
                 <>
-                <p class="status done" id="scan-done" role="status">
+                <p class="status done" id="scan-done" role="status"
+                    data-coordinator-wasm-bytes={cost.coordinator_wasm_bytes.to_string()}
+                    data-scanner-wasm-bytes={list(&|w| w.wasm_bytes.to_string())}
+                    data-scanner-bytes={list(&|w| w.bytes.to_string())}
+                    data-scanner-read-ms={list(&|w| format!("{:.1}", w.read_ms))}
+                    data-scanner-compute-ms={list(&|w| format!("{:.1}", w.compute_ms))}>
                     {format!("Scan complete: {} in {:.2} s ({:.1} MB/s, {} thread{}).", format::bytes(*bytes), millis / 1e3,
                         format::rate_mb_s(*bytes, *millis).unwrap_or(0.0), threads, if *threads == 1 {""} else {"s"})}
+                    { match cost.compute_mb_s() {
+                        Some(c) => format!(" Compute alone: {c:.0} MB/s; worker memory (wasm): {}.", format::bytes(cost.wasm_bytes())),
+                        None => format!(" Worker memory (wasm): {}.", format::bytes(cost.wasm_bytes())),
+                    } }
                 </p>
                 <button id="scan-start" onclick={ctx.link().callback(|_| Msg::StartScan)}>{"Scan again"}</button>
                 </>
-            },
+                }
+            }
             Scan::Cancelled(p) => html! {
                 <>
                 <p class="status" id="scan-cancelled" role="status">

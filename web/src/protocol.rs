@@ -62,6 +62,9 @@ pub enum FromCoordinator {
         bytes: u64,
         millis: f64,
         threads: u32,
+        /// What the scan workers spent: memory, and time waiting for bytes against time
+        /// computing.
+        cost: ScanCost,
     },
     ScanCancelled,
     ScanFailed {
@@ -89,6 +92,46 @@ pub struct Progress {
     pub tensors_done: usize,
     pub tensors_total: usize,
     pub millis: f64,
+}
+
+/// What a scan cost. Memory is the wasm memory each worker holds at the end (a wasm
+/// memory never shrinks, so this is its peak).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanCost {
+    pub coordinator_wasm_bytes: u64,
+    /// One per scan worker.
+    pub scanners: Vec<WorkerCost>,
+}
+
+/// One scan worker's share of a scan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerCost {
+    pub wasm_bytes: u64,
+    /// Tensor bytes it scanned.
+    pub bytes: u64,
+    /// Time spent waiting for the file's bytes.
+    pub read_ms: f64,
+    /// Time spent computing statistics (`scan::process`).
+    pub compute_ms: f64,
+}
+
+impl ScanCost {
+    pub fn wasm_bytes(&self) -> u64 {
+        self.coordinator_wasm_bytes + self.scanners.iter().map(|w| w.wasm_bytes).sum::<u64>()
+    }
+
+    /// Bytes per second of compute alone, summed over the workers, in MB/s: what the scan
+    /// would reach if reading cost nothing.
+    pub fn compute_mb_s(&self) -> Option<f64> {
+        let rates = self
+            .scanners
+            .iter()
+            .filter(|w| w.compute_ms > 0.0)
+            .map(|w| w.bytes as f64 / w.compute_ms / 1e3);
+        let mut any = false;
+        let sum = rates.inspect(|_| any = true).sum();
+        any.then_some(sum)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +172,11 @@ pub enum FromScanner {
     Done {
         index: usize,
         scan: Box<TensorScan>,
+        /// This worker's wasm memory after the tensor, and the tensor's read and compute
+        /// time.
+        wasm_bytes: u64,
+        read_ms: f64,
+        compute_ms: f64,
     },
 }
 
@@ -162,6 +210,23 @@ mod tests {
             millis: 3.5,
         });
         assert_eq!(parse::<FromCoordinator>(&to_text(&p)).unwrap(), p);
+    }
+
+    #[test]
+    fn scan_cost_sums_compute_rates() {
+        let w = |bytes, compute_ms| WorkerCost {
+            wasm_bytes: 1 << 20,
+            bytes,
+            read_ms: 1.0,
+            compute_ms,
+        };
+        let c = ScanCost {
+            coordinator_wasm_bytes: 1 << 20,
+            scanners: vec![w(1_000_000, 2.0), w(3_000_000, 3.0)],
+        };
+        assert_eq!(c.wasm_bytes(), 3 << 20);
+        assert_eq!(c.compute_mb_s(), Some(1500.0));
+        assert_eq!(ScanCost::default().compute_mb_s(), None);
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! Scanning one whole tensor inside one scan worker: read each job's bytes from the
-//! worker's own byte sources, process, and merge in element order. Pure Rust over
-//! `ByteSource`, so it is tested natively against the core's own `scan_model`.
+//! Scanning one whole tensor inside one scan worker: read each job's bytes in file order,
+//! process, and merge in element order. Pure Rust over [`RunReader`], so it is tested
+//! natively against the core's own `scan_model`.
+//!
+//! The bytes come in *runs*: the single-range jobs of a tensor that follow each other in
+//! one file form one run, read from start to end in order. In the browser a run is one
+//! `ReadableStream` of a `Blob` slice, read into one reusable buffer (`blob_stream.rs`):
+//! nothing but the current job's bytes is held, whatever the size of the tensor or file.
 
 use quantdoc_core::encoding::Encoding;
 use quantdoc_core::model::Model;
-use quantdoc_core::scan::{self, ScanJob, ScanOptions};
-use quantdoc_core::source::{read_vec, ByteSource};
+use quantdoc_core::scan::{self, FileRead, ScanJob, ScanOptions};
+use quantdoc_core::source::{check_range, ByteSource};
 use quantdoc_core::stats::{PartialStats, TensorStats};
 
 pub enum TensorOutcome {
@@ -13,45 +18,104 @@ pub enum TensorOutcome {
     Error(String),
 }
 
-/// Largest span read at once: a few of these per worker stay far under the page's memory
-/// budget, and reads this large run near the browser's Blob read speed.
-const SPAN_BYTES: u64 = 32 << 20;
+/// Where a scan worker's bytes come from: runs of bytes of the model's files, each read
+/// once, in order.
+#[allow(async_fn_in_trait)] // used with concrete types on one thread only
+pub trait RunReader {
+    /// Start a run: `len` bytes of file `file` (an index into `Model::files`) from
+    /// `offset`. Fails when the range is not inside the file.
+    fn open(&mut self, file: usize, offset: u64, len: u64) -> Result<(), String>;
+    /// Fill `out` with the next bytes of the open run.
+    async fn next(&mut self, out: &mut [u8]) -> Result<(), String>;
+}
+
+/// A [`RunReader`] over random-access sources (native tests; any `ByteSource`).
+pub struct SourceRuns<'a, S: ByteSource + ?Sized> {
+    sources: &'a [&'a S],
+    at: Option<(usize, u64, u64)>,
+}
+
+impl<'a, S: ByteSource + ?Sized> SourceRuns<'a, S> {
+    pub fn new(sources: &'a [&'a S]) -> Self {
+        SourceRuns { sources, at: None }
+    }
+}
+
+impl<S: ByteSource + ?Sized> RunReader for SourceRuns<'_, S> {
+    fn open(&mut self, file: usize, offset: u64, len: u64) -> Result<(), String> {
+        let src = self
+            .sources
+            .get(file)
+            .ok_or_else(|| format!("no file {file} was given"))?;
+        check_range(offset, len, src.len()).map_err(|e| e.to_string())?;
+        self.at = Some((file, offset, offset + len));
+        Ok(())
+    }
+
+    async fn next(&mut self, out: &mut [u8]) -> Result<(), String> {
+        let Some((file, offset, end)) = self.at else {
+            return Err("no run is open".into());
+        };
+        if offset + out.len() as u64 > end {
+            return Err(format!("read past the end of the run at {offset}"));
+        }
+        self.sources[file]
+            .read_exact_at(offset, out)
+            .map_err(|e| e.to_string())?;
+        self.at = Some((file, offset + out.len() as u64, end));
+        Ok(())
+    }
+}
+
+/// Where a tensor's scan time went: waiting for bytes, or computing statistics.
+pub struct Timing {
+    clock: fn() -> f64,
+    pub read_ms: f64,
+    pub compute_ms: f64,
+}
+
+impl Timing {
+    /// `clock` gives milliseconds (the worker's `performance.now`).
+    pub fn new(clock: fn() -> f64) -> Self {
+        Timing {
+            clock,
+            read_ms: 0.0,
+            compute_ms: 0.0,
+        }
+    }
+}
 
 /// End (exclusive) of the run of jobs from `i` that each read one range, in the same file,
-/// back to back, within `SPAN_BYTES`.
-fn span_end(model: &Model, jobs: &[&ScanJob], i: usize) -> usize {
-    let first = jobs[i].reads(model);
-    if first.len() != 1 {
+/// back to back.
+fn run_end(reads: &[Vec<FileRead>], i: usize) -> usize {
+    let [first] = reads[i].as_slice() else {
         return i + 1;
-    }
-    let (file, start) = (first[0].file, first[0].offset);
-    let mut next = first[0].offset + first[0].len;
+    };
+    let mut next = first.offset + first.len;
     let mut end = i + 1;
-    while end < jobs.len() {
-        let r = jobs[end].reads(model);
-        if r.len() != 1
-            || r[0].file != file
-            || r[0].offset != next
-            || r[0].offset + r[0].len - start > SPAN_BYTES
-        {
+    while let Some([r]) = reads.get(end).map(Vec::as_slice) {
+        if r.file != first.file || r.offset != next {
             break;
         }
-        next = r[0].offset + r[0].len;
+        next = r.offset + r.len;
         end += 1;
     }
     end
 }
 
 /// Scan `jobs` (all the jobs of one tensor, in order). `plan_error` is why the plan could
-/// not cut the tensor into jobs. `progress` gets the bytes of every job read.
-pub fn scan_tensor<S: ByteSource + ?Sized>(
+/// not cut the tensor into jobs. `progress` gets the bytes of every job read; `timing`
+/// adds up the time spent reading and computing.
+#[allow(clippy::too_many_arguments)]
+pub async fn scan_tensor<R: RunReader>(
     model: &Model,
-    sources: &[&S],
+    reader: &mut R,
     index: usize,
     jobs: &[&ScanJob],
     plan_error: Option<String>,
     options: &ScanOptions,
     progress: &mut dyn FnMut(u64),
+    timing: &mut Timing,
 ) -> TensorOutcome {
     if let Some(e) = plan_error {
         return TensorOutcome::Error(e);
@@ -69,72 +133,67 @@ pub fn scan_tensor<S: ByteSource + ?Sized>(
             0,
         )));
     }
+    let fail = |e: String| TensorOutcome::Error(format!("{}: {e}", t.name));
+    let reads: Vec<Vec<FileRead>> = jobs.iter().map(|j| j.reads(model)).collect();
+    // One buffer per byte range of a job, reused from job to job.
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
     let mut acc: Option<PartialStats> = None;
     let mut i = 0;
     while i < jobs.len() {
-        // Browsers read a Blob far faster in large slices than in small ones, so the
-        // single-range jobs that follow each other in the file are read as one span.
-        let end = span_end(model, jobs, i);
-        let reads = jobs[i].reads(model);
-        let span = if end > i + 1 {
-            let last = jobs[end - 1].reads(model)[0];
+        let end = run_end(&reads, i);
+        let run = if let [first] = reads[i].as_slice() {
+            let last = reads[end - 1][0];
             Some((
-                reads[0].file,
-                reads[0].offset,
-                last.offset + last.len - reads[0].offset,
+                first.file,
+                first.offset,
+                last.offset + last.len - first.offset,
             ))
         } else {
             None
         };
-        let span_bytes = match span {
-            Some((file, offset, len)) => {
-                let Some(src) = sources.get(file) else {
-                    return TensorOutcome::Error(format!("{}: no file {file} was given", t.name));
-                };
-                match read_vec(*src, offset, len) {
-                    Ok(b) => Some((offset, b)),
-                    Err(e) => return TensorOutcome::Error(format!("{}: {e}", t.name)),
+        if let Some((file, offset, len)) = run {
+            if let Err(e) = reader.open(file, offset, len) {
+                return fail(e);
+            }
+        }
+        for (job, job_reads) in jobs[i..end].iter().zip(&reads[i..end]) {
+            if bufs.len() < job_reads.len() {
+                bufs.resize_with(job_reads.len(), Vec::new);
+            }
+            for (r, buf) in job_reads.iter().zip(bufs.iter_mut()) {
+                if run.is_none() {
+                    // A job of several ranges (e.g. packed codes and their scales): each
+                    // range is a run of its own.
+                    if let Err(e) = reader.open(r.file, r.offset, r.len) {
+                        return fail(e);
+                    }
+                }
+                buf.resize(r.len as usize, 0);
+                let t0 = (timing.clock)();
+                let read = reader.next(buf).await;
+                timing.read_ms += (timing.clock)() - t0;
+                if let Err(e) = read {
+                    return fail(e);
                 }
             }
-            None => None,
-        };
-        for job in &jobs[i..end] {
-            let mut bufs = Vec::new();
-            let inputs: Vec<&[u8]> = match &span_bytes {
-                Some((base, bytes)) => {
-                    let r = job.reads(model)[0];
-                    let at = (r.offset - base) as usize;
-                    vec![&bytes[at..at + r.len as usize]]
-                }
-                None => {
-                    for r in job.reads(model) {
-                        let Some(src) = sources.get(r.file) else {
-                            return TensorOutcome::Error(format!(
-                                "{}: no file {} was given",
-                                t.name, r.file
-                            ));
-                        };
-                        match read_vec(*src, r.offset, r.len) {
-                            Ok(b) => bufs.push(b),
-                            Err(e) => return TensorOutcome::Error(format!("{}: {e}", t.name)),
-                        }
-                    }
-                    bufs.iter().map(Vec::as_slice).collect()
-                }
-            };
+            let t0 = (timing.clock)();
+            let inputs: Vec<&[u8]> = bufs[..job_reads.len()].iter().map(Vec::as_slice).collect();
             let part = match scan::process(model, job, &inputs, options) {
                 Ok(p) => p,
                 Err(e) => return TensorOutcome::Error(e.to_string()),
             };
-            progress(job.bytes());
-            match &mut acc {
-                None => acc = Some(part),
-                Some(a) => {
-                    if let Err(e) = a.merge(part) {
-                        return TensorOutcome::Error(e);
-                    }
+            let merged = match &mut acc {
+                None => {
+                    acc = Some(part);
+                    Ok(())
                 }
+                Some(a) => a.merge(part),
+            };
+            timing.compute_ms += (timing.clock)() - t0;
+            if let Err(e) = merged {
+                return TensorOutcome::Error(e);
             }
+            progress(job.bytes());
         }
         i = end;
     }
@@ -150,6 +209,17 @@ pub fn scan_tensor<S: ByteSource + ?Sized>(
             t.primary().nbytes,
         ))),
         None => TensorOutcome::Error(format!("{}: no jobs", t.name)),
+    }
+}
+
+/// Run a future whose awaits never wait (a [`SourceRuns`] scan) to completion.
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
     }
 }
 
@@ -173,7 +243,26 @@ mod tests {
         }
     }
 
-    /// The worker's tensor-at-a-time scan gives exactly what the core's own driver gives.
+    /// A reader that records the runs it was asked for.
+    struct Recording<'a> {
+        inner: SourceRuns<'a, SliceSource<Vec<u8>>>,
+        runs: Vec<(usize, u64, u64)>,
+        largest_read: usize,
+    }
+
+    impl RunReader for Recording<'_> {
+        fn open(&mut self, file: usize, offset: u64, len: u64) -> Result<(), String> {
+            self.runs.push((file, offset, len));
+            self.inner.open(file, offset, len)
+        }
+        async fn next(&mut self, out: &mut [u8]) -> Result<(), String> {
+            self.largest_read = self.largest_read.max(out.len());
+            self.inner.next(out).await
+        }
+    }
+
+    /// The worker's tensor-at-a-time scan gives exactly what the core's own driver gives,
+    /// reading each tensor as one run in small pieces.
     #[test]
     fn per_tensor_scan_matches_core_scan_model() {
         for name in ["plain.gguf", "kquants.gguf", "legacy.gguf", "iquants.gguf"] {
@@ -194,6 +283,7 @@ mod tests {
                     .unwrap();
             let plan = scan::plan(&model, &opts);
             let mut bytes = 0;
+            let srcs = [&src];
             for (i, t) in model.tensors.iter().enumerate() {
                 let jobs: Vec<&ScanJob> = plan.jobs.iter().filter(|j| j.tensor == i).collect();
                 let err = plan
@@ -201,7 +291,21 @@ mod tests {
                     .iter()
                     .find(|(k, _)| *k == i)
                     .map(|(_, e)| e.clone());
-                let got = scan_tensor(&model, &[&src], i, &jobs, err, &opts, &mut |b| bytes += b);
+                let mut reader = Recording {
+                    inner: SourceRuns::new(&srcs),
+                    runs: Vec::new(),
+                    largest_read: 0,
+                };
+                let got = block_on(scan_tensor(
+                    &model,
+                    &mut reader,
+                    i,
+                    &jobs,
+                    err,
+                    &opts,
+                    &mut |b| bytes += b,
+                    &mut Timing::new(|| 0.0),
+                ));
                 let w = &want.tensors[i];
                 match got {
                     TensorOutcome::Stats(s) => {
@@ -210,6 +314,12 @@ mod tests {
                     TensorOutcome::Error(e) => {
                         assert!(w.stats.is_none(), "{name} {}: {e}", t.name)
                     }
+                }
+                if jobs.len() > 1 {
+                    // A GGUF tensor is one range of its file: one run, read a job at a time.
+                    assert_eq!(reader.runs.len(), 1, "{name} {}", t.name);
+                    assert_eq!(reader.runs[0].2, t.primary().nbytes, "{name} {}", t.name);
+                    assert!((reader.largest_read as u64) < t.primary().nbytes);
                 }
             }
             assert_eq!(bytes, plan.total_bytes, "{name}");
@@ -231,17 +341,38 @@ mod tests {
         let plan = scan::plan(&model, &ScanOptions::default());
         let last = model.tensors.len() - 1;
         let jobs: Vec<&ScanJob> = plan.jobs.iter().filter(|j| j.tensor == last).collect();
-        match scan_tensor(
+        let srcs = [&short];
+        match block_on(scan_tensor(
             &model,
-            &[&short],
+            &mut SourceRuns::new(&srcs),
             last,
             &jobs,
             None,
             &plan.options,
             &mut |_| {},
-        ) {
+            &mut Timing::new(|| 0.0),
+        )) {
             TensorOutcome::Error(e) => assert!(e.contains("past the end"), "{e}"),
             TensorOutcome::Stats(_) => panic!("read past the end was not reported"),
         }
+    }
+
+    #[test]
+    fn runs_join_only_back_to_back_single_ranges() {
+        let r = |file, offset, len| FileRead { file, offset, len };
+        let reads = vec![
+            vec![r(0, 0, 10)],
+            vec![r(0, 10, 5)],
+            vec![r(1, 15, 5)], // another file
+            vec![r(1, 20, 5)],
+            vec![r(1, 30, 5)], // a gap
+            vec![r(1, 35, 1), r(1, 100, 1)],
+            vec![r(1, 36, 1)],
+        ];
+        assert_eq!(run_end(&reads, 0), 2);
+        assert_eq!(run_end(&reads, 2), 4);
+        assert_eq!(run_end(&reads, 4), 5);
+        assert_eq!(run_end(&reads, 5), 6);
+        assert_eq!(run_end(&reads, 6), 7);
     }
 }

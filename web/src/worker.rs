@@ -3,13 +3,14 @@
 //! which one a worker plays (the two message sets have distinct tags).
 //!
 //! Why a pool of plain workers and not wasm-bindgen-rayon: see docs/web.md ("Threads").
-//! Each scan worker reads its own byte ranges with `FileReaderSync` (JS objects cannot
-//! cross threads, so reads happen where the compute happens) and scans whole tensors; the
+//! Each scan worker streams its own byte ranges of the files (JS objects cannot cross
+//! threads, so reads happen where the compute happens) and scans whole tensors; the
 //! coordinator hands out tensors one at a time, largest first, and merges nothing but
 //! finished tensors, so no partial statistics ever cross a thread.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use js_sys::Array;
 use quantdoc_core::finding::Finding;
@@ -23,10 +24,12 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker};
 
 use crate::blob_source::BlobSource;
+use crate::blob_stream::BlobRuns;
 use crate::protocol::{
-    self, Comparison, FromCoordinator, FromScanner, Progress, ToCoordinator, ToScanner,
+    self, Comparison, FromCoordinator, FromScanner, Progress, ScanCost, ToCoordinator, ToScanner,
+    WorkerCost,
 };
-use crate::scan_local::{scan_tensor, TensorOutcome};
+use crate::scan_local::{scan_tensor, TensorOutcome, Timing};
 
 /// The worker script trunk emits for the `quantdoc-worker` binary.
 pub const WORKER_SCRIPT: &str = "./quantdoc-worker_loader.js";
@@ -58,19 +61,23 @@ fn post<T: serde::Serialize>(msg: &T) {
     post_text(&protocol::to_text(msg));
 }
 
-/// Split a message into its JSON text and its attached files.
-pub fn unpack(data: &JsValue) -> (String, Vec<Blob>) {
+/// Split a message into its JSON text and its attached values (files, buffers).
+pub fn unpack(data: &JsValue) -> (String, Vec<JsValue>) {
     if let Some(s) = data.as_string() {
         return (s, Vec::new());
     }
     let arr: Array = data.clone().unchecked_into();
     let text = arr.get(0).as_string().unwrap_or_default();
-    let files = arr
+    let values = arr
         .get(1)
         .dyn_into::<Array>()
-        .map(|a| a.iter().map(|f| f.unchecked_into::<Blob>()).collect())
+        .map(|a| a.iter().collect())
         .unwrap_or_default();
-    (text, files)
+    (text, values)
+}
+
+fn blobs(values: Vec<JsValue>) -> Vec<Blob> {
+    values.into_iter().map(JsValue::unchecked_into).collect()
 }
 
 /// A message with files attached: `[json, [File, ...]]`.
@@ -92,7 +99,7 @@ pub fn start() {
     post_text("{\"type\":\"ready\"}");
 }
 
-fn handle(text: &str, files: Vec<Blob>) {
+fn handle(text: &str, values: Vec<JsValue>) {
     if let Ok(m) = protocol::parse::<ToCoordinator>(text) {
         ROLE.with(|r| {
             let mut r = r.borrow_mut();
@@ -100,14 +107,14 @@ fn handle(text: &str, files: Vec<Blob>) {
                 *r = Role::Coordinator(Box::default());
             }
             if let Role::Coordinator(c) = &mut *r {
-                c.handle(m, files);
+                c.handle(m, blobs(values));
             }
         });
         return;
     }
     match protocol::parse::<ToScanner>(text) {
         Ok(ToScanner::Init { paths }) => {
-            let s = Scanner::new(&paths, files);
+            let s = Scanner::new(&paths, blobs(values));
             ROLE.with(|r| *r.borrow_mut() = Role::Scanner(Box::new(s)));
         }
         Ok(ToScanner::Tensor { index }) => ROLE.with(|r| {
@@ -156,15 +163,34 @@ fn sources_for<'a>(
 // ---------------------------------------------------------------------------------------
 // Scan worker
 
+/// Bytes of this worker's wasm memory (it only ever grows).
+pub fn wasm_memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size::<0>() as u64 * 65536
+}
+
+struct Loaded {
+    model: Model,
+    /// One per entry of `model.files`.
+    files: Vec<Blob>,
+    plan: ScanPlan,
+}
+
 struct Scanner {
-    loaded: Result<(Model, Vec<BlobSource>, Vec<String>, ScanPlan), String>,
+    loaded: Result<Rc<Loaded>, String>,
 }
 
 impl Scanner {
     fn new(paths: &[String], files: Vec<Blob>) -> Self {
-        let loaded = open(paths, files).map(|(sources, model)| {
+        let loaded = open(paths, files.clone()).map(|(_, model)| {
             let plan = scan::plan(&model, &ScanOptions::default());
-            (model, sources, paths.to_vec(), plan)
+            // The blob of each of the model's files, in the model's order.
+            let files = model
+                .files
+                .iter()
+                .filter_map(|f| paths.iter().position(|p| *p == f.path))
+                .map(|i| files[i].clone())
+                .collect();
+            Rc::new(Loaded { model, files, plan })
         });
         match &loaded {
             Ok(_) => post(&FromScanner::Loaded),
@@ -173,48 +199,62 @@ impl Scanner {
         Scanner { loaded }
     }
 
+    /// Scan one tensor; its bytes arrive asynchronously, so this returns at once and the
+    /// result is posted when the tensor is done (the coordinator sends one at a time).
     fn scan(&mut self, index: usize) {
-        let (model, sources, paths, plan) = match &self.loaded {
-            Ok(l) => l,
+        let l = match &self.loaded {
+            Ok(l) => Rc::clone(l),
             Err(e) => {
                 post(&FromScanner::Failed { message: e.clone() });
                 return;
             }
         };
-        let srcs = sources_for(model, paths, sources);
-        // Jobs are in tensor order: this tensor's are a contiguous run.
-        let first: usize = plan.jobs_per_tensor.iter().take(index).sum();
-        let count = plan.jobs_per_tensor.get(index).copied().unwrap_or(0);
-        let jobs: Vec<&ScanJob> = plan.jobs.iter().skip(first).take(count).collect();
-        let plan_error = plan
-            .errors
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, e)| e.clone());
-        let outcome = scan_tensor(
-            model,
-            &srcs,
-            index,
-            &jobs,
-            plan_error,
-            &plan.options,
-            &mut |bytes| post(&FromScanner::Progress { bytes }),
-        );
-        let scan = match outcome {
-            TensorOutcome::Stats(s) => TensorScan {
-                name: model.tensors[index].name.clone(),
-                stats: Some(*s),
-                error: None,
-            },
-            TensorOutcome::Error(e) => TensorScan {
-                name: model.tensors[index].name.clone(),
-                stats: None,
-                error: Some(e),
-            },
-        };
-        post(&FromScanner::Done {
-            index,
-            scan: Box::new(scan),
+        wasm_bindgen_futures::spawn_local(async move {
+            let (model, plan) = (&l.model, &l.plan);
+            // Jobs are in tensor order: this tensor's are a contiguous run.
+            let first: usize = plan.jobs_per_tensor.iter().take(index).sum();
+            let count = plan.jobs_per_tensor.get(index).copied().unwrap_or(0);
+            let jobs: Vec<&ScanJob> = plan.jobs.iter().skip(first).take(count).collect();
+            let plan_error = plan
+                .errors
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, e)| e.clone());
+            let mut timing = Timing::new(now);
+            let mut progress = |bytes| post(&FromScanner::Progress { bytes });
+            let mut reader = BlobRuns::new(l.files.clone());
+            let outcome = scan_tensor(
+                model,
+                &mut reader,
+                index,
+                &jobs,
+                plan_error,
+                &plan.options,
+                &mut progress,
+                &mut timing,
+            )
+            .await;
+            drop(reader);
+            let name = model.tensors.get(index).map(|t| t.name.clone());
+            let scan = match outcome {
+                TensorOutcome::Stats(s) => TensorScan {
+                    name: name.unwrap_or_default(),
+                    stats: Some(*s),
+                    error: None,
+                },
+                TensorOutcome::Error(e) => TensorScan {
+                    name: name.unwrap_or_default(),
+                    stats: None,
+                    error: Some(e),
+                },
+            };
+            post(&FromScanner::Done {
+                index,
+                scan: Box::new(scan),
+                wasm_bytes: wasm_memory_bytes(),
+                read_ms: timing.read_ms,
+                compute_ms: timing.compute_ms,
+            });
         });
     }
 }
@@ -245,6 +285,8 @@ struct ScanRun {
     total_bytes: u64,
     started: f64,
     last_progress: f64,
+    /// What each scan worker reported.
+    costs: Vec<WorkerCost>,
 }
 
 struct PoolWorker {
@@ -397,6 +439,7 @@ impl Coordinator {
             total_bytes: plan.total_bytes,
             started: now(),
             last_progress: 0.0,
+            costs: vec![WorkerCost::default(); threads as usize],
         };
         for id in 0..threads as usize {
             match spawn_scanner(self.generation, id) {
@@ -441,14 +484,25 @@ impl Coordinator {
             }
             FromScanner::Progress { bytes } => {
                 run.done_bytes += bytes;
+                run.costs[id].bytes += bytes;
                 let t = now();
                 if t - run.last_progress > 100.0 {
                     run.last_progress = t;
                     post(&FromCoordinator::Progress(run.progress(t)));
                 }
             }
-            FromScanner::Done { index, scan } => {
+            FromScanner::Done {
+                index,
+                scan,
+                wasm_bytes,
+                read_ms,
+                compute_ms,
+            } => {
                 run.workers[id].busy = false;
+                let c = &mut run.costs[id];
+                c.wasm_bytes = c.wasm_bytes.max(wasm_bytes);
+                c.read_ms += read_ms;
+                c.compute_ms += compute_ms;
                 run.tensors_done += 1;
                 post(&FromCoordinator::TensorScanned {
                     index,
@@ -489,6 +543,10 @@ impl Coordinator {
             bytes: run.done_bytes,
             millis,
             threads: run.threads,
+            cost: ScanCost {
+                coordinator_wasm_bytes: wasm_memory_bytes(),
+                scanners: run.costs.clone(),
+            },
         });
         self.compare(Some(&run.results));
     }
