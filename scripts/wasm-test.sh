@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the core's unit tests compiled for wasm32-unknown-unknown with simd128, in node: the
 # simd128 dequant kernels and content-hash sums bit for bit against the scalar references
-# (core/src/kernels/wasm_tests.rs), plus the kernels' and the share-link codec's unit tests.
+# (core/src/kernels/wasm_tests.rs), plus the kernels' and the share-link codec's unit tests;
+# then the web app's worker glue (message protocol, per-tensor scan against the core's
+# scan_model, dropped paths, table formatting) the same way.
 # Needs node (>= 16.4, for wasm SIMD) and wasm-bindgen-test-runner (from scripts/web-setup.sh).
 # Extra arguments go to cargo test (e.g. a test-name filter).
 set -euo pipefail
@@ -33,5 +35,12 @@ cargo test -p quantdoc-core --target wasm32-unknown-unknown --release --lib "$@"
 if [ $# -eq 0 ] && ! grep -q '^test kernels::wasm_tests::simd128::random_blocks_match_the_reference \.\.\. ok$' "$log"; then
   echo "wasm-test: the simd128 comparisons did not run" >&2
   exit 1
+fi
+if [ $# -eq 0 ]; then
+  cargo test -p quantdoc-web --target wasm32-unknown-unknown --release --lib 2>&1 | tee "$log"
+  if ! grep -q '^test scan_local::tests::per_tensor_scan_matches_core_scan_model \.\.\. ok$' "$log"; then
+    echo "wasm-test: the worker glue tests did not run" >&2
+    exit 1
+  fi
 fi
 echo "wasm-test: ok"

@@ -121,6 +121,8 @@ mod browser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn dropped_paths_are_relative_like_picked_ones() {

@@ -168,6 +168,8 @@ pub fn dtypes(tensors: &[TensorRow]) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn row(name: &str, dtype: &str, n: u64) -> TensorRow {
         TensorRow {
@@ -238,19 +240,22 @@ mod tests {
     }
 
     #[test]
-    fn ten_thousand_rows_filter_and_sort_quickly() {
+    fn ten_thousand_rows_filter_and_sort() {
+        // The page renders 100 rows at a time (app.rs), so at this size the table's work is
+        // this filter and sort; no wall-clock assertion here (tests do not time things).
         let t: Vec<TensorRow> = (0..10_000)
             .map(|i| row(&format!("blk.{i}.w"), "F16", i))
             .collect();
         let stats = vec![None; t.len()];
-        let start = std::time::Instant::now();
         let q = TableQuery {
             name: "9".into(),
             sort: SortKey::Name,
             ..Default::default()
         };
         let rows = table_rows(&t, &stats, &q);
-        assert!(rows.len() > 3000);
-        assert!(start.elapsed().as_millis() < 500);
+        // Numbers below 10,000 without a digit 9: 9^4.
+        assert_eq!(rows.len(), 10_000 - 9usize.pow(4));
+        assert!(rows.iter().all(|&i| t[i].name.contains('9')));
+        assert!(rows.windows(2).all(|w| t[w[0]].name <= t[w[1]].name));
     }
 }

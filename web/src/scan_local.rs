@@ -229,18 +229,88 @@ mod tests {
     use quantdoc_core::load::{self, Input};
     use quantdoc_core::source::SliceSource;
     use std::sync::atomic::AtomicBool;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/gguf")
-            .join(name);
-        match std::fs::read(&p) {
-            Ok(b) => Some(b),
-            Err(_) => {
-                eprintln!("SKIPPED: {} not found", p.display());
-                None
+    /// A GGUF made here (so the test also runs on wasm32, where there is no file system):
+    /// float, legacy and k-quant tensors, several of them spanning many scan jobs.
+    fn generated() -> Vec<u8> {
+        use quantdoc_core::ggml::types::GgmlType;
+        use quantdoc_core::gguf::rawbuilder::RawGgufBuilder;
+        use quantdoc_core::quantize::quantize_to_vec;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+                })
+                .collect()
+        };
+        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let f16_bytes = |v: &[f32]| {
+            v.iter()
+                .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let q = |ty: GgmlType, v: &[f32]| quantize_to_vec(ty, v).unwrap();
+        let norm: Vec<f32> = values(256, 0.2).iter().map(|x| 1.0 + x).collect();
+        RawGgufBuilder::new()
+            .tensor(
+                "norm.weight",
+                &[256],
+                GgmlType::F32 as u32,
+                f32_bytes(&norm),
+            )
+            .tensor(
+                "a.f16",
+                &[8, 512],
+                GgmlType::F16 as u32,
+                f16_bytes(&values(4096, 2.0)),
+            )
+            .tensor(
+                "b.q8_0",
+                &[16, 512],
+                GgmlType::Q8_0 as u32,
+                q(GgmlType::Q8_0, &values(8192, 0.1)),
+            )
+            .tensor(
+                "c.q4_k",
+                &[12, 256],
+                GgmlType::Q4_K as u32,
+                q(GgmlType::Q4_K, &values(3072, 0.05)),
+            )
+            .tensor(
+                "d.q6_k",
+                &[4, 512],
+                GgmlType::Q6_K as u32,
+                q(GgmlType::Q6_K, &values(2048, 3.0)),
+            )
+            .tensor(
+                "e.q4_0",
+                &[4, 64],
+                GgmlType::Q4_0 as u32,
+                q(GgmlType::Q4_0, &values(256, 1.0)),
+            )
+            .build()
+    }
+
+    /// The generated file, and natively also the shared fixtures written by gguf-py.
+    fn models() -> Vec<(String, Vec<u8>)> {
+        let mut out = vec![("generated.gguf".to_string(), generated())];
+        if cfg!(not(target_arch = "wasm32")) {
+            let dir =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/gguf");
+            for name in ["plain.gguf", "kquants.gguf", "legacy.gguf", "iquants.gguf"] {
+                match std::fs::read(dir.join(name)) {
+                    Ok(b) => out.push((name.to_string(), b)),
+                    Err(_) => eprintln!("SKIPPED {name}: not found in {}", dir.display()),
+                }
             }
         }
+        out
     }
 
     /// A reader that records the runs it was asked for.
@@ -265,8 +335,8 @@ mod tests {
     /// reading each tensor as one run in small pieces.
     #[test]
     fn per_tensor_scan_matches_core_scan_model() {
-        for name in ["plain.gguf", "kquants.gguf", "legacy.gguf", "iquants.gguf"] {
-            let Some(bytes) = fixture(name) else { return };
+        for (name, bytes) in models() {
+            let name = name.as_str();
             let src = SliceSource::new(bytes);
             let model = load::load(&[Input {
                 path: name.into(),
@@ -328,12 +398,10 @@ mod tests {
 
     #[test]
     fn a_truncated_file_gives_an_error_not_a_panic() {
-        let Some(bytes) = fixture("plain.gguf") else {
-            return;
-        };
+        let bytes = generated();
         let src = SliceSource::new(bytes.clone());
         let model = load::load(&[Input {
-            path: "plain.gguf".into(),
+            path: "generated.gguf".into(),
             source: &src,
         }])
         .unwrap();
