@@ -127,6 +127,23 @@ pub fn check_script(py: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run scripts/gguf-py-fixtures.py (fresh fixtures made by gguf-py at test time) with
+/// `args`; panics with its stderr on failure, returns its stdout.
+pub fn fixtures_script(py: &Path, args: &[&str]) -> String {
+    let script = workspace_root().join("scripts").join("gguf-py-fixtures.py");
+    let out = Command::new(py)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run gguf-py-fixtures.py");
+    assert!(
+        out.status.success(),
+        "gguf-py-fixtures.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A fresh scratch directory under the target dir (kept small; removed by the test).
 pub fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
