@@ -39,6 +39,9 @@ TYPES = [
     ("Q4_K", [0, 2]),
     ("Q5_K", [0, 2]),
     ("Q6_K", [208]),
+    ("IQ4_NL", [0]),
+    ("IQ4_XS", [0]),
+    ("MXFP4", []),  # its E8M0 scale byte is set in make_input
 ]
 ROW = 4096
 
@@ -81,6 +84,9 @@ def make_input(name, offsets, n_values, rng):
         for at in offsets:
             halves = sane_halves(rng, blocks.shape[0])
             blocks[:, at : at + 2] = halves.view(np.uint8).reshape(-1, 2)
+        if name == "MXFP4":
+            # 2^(e - 127) for e in 118..=133, as the Rust bench uses.
+            blocks[:, 0] = 118 + blocks[:, 0] % 16
     return qtype, data.reshape(rows, -1)
 
 

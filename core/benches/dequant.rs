@@ -26,6 +26,9 @@ const TYPES: &[GgmlType] = &[
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+    GgmlType::MXFP4,
 ];
 
 fn values() -> usize {
@@ -52,6 +55,7 @@ fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
 fn f16_fields(ty: GgmlType) -> &'static [usize] {
     match ty {
         GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::IQ4_NL | GgmlType::IQ4_XS => &[0],
         GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         GgmlType::Q2_K => &[80, 82],
         GgmlType::Q3_K => &[108],
@@ -80,6 +84,10 @@ fn input(ty: GgmlType, n: usize) -> Vec<u8> {
         for &at in f16_fields(ty) {
             let h = sane_half(block[at], block[at + 1]);
             block[at..at + 2].copy_from_slice(&h);
+        }
+        if ty == GgmlType::MXFP4 {
+            // The E8M0 scale: 2^(e - 127) for e in 118..=133, typical weight magnitudes.
+            block[0] = 118 + block[0] % 16;
         }
     }
     src

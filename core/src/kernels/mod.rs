@@ -10,6 +10,7 @@ pub mod iquants;
 pub mod kquant;
 pub mod scalar;
 pub mod scales;
+mod stream;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;
 #[cfg(target_arch = "x86_64")]
@@ -73,7 +74,11 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Kerne
     let full = dst.len() / bs;
     let (head, tail) = dst.split_at_mut(full * bs);
     let (src_head, src_tail) = src.split_at(full * ts);
-    dequantize_blocks(ty, src_head, head)?;
+    if stream::worth_streaming(head.len(), bs) {
+        stream::streamed(src_head, head, bs, ts, |s, d| dequantize_blocks(ty, s, d))?;
+    } else {
+        dequantize_blocks(ty, src_head, head)?;
+    }
     if !tail.is_empty() {
         if bs > MAX_BLOCK {
             return Err(KernelError::Unsupported(ty.name()));
@@ -145,5 +150,35 @@ mod tests {
             dequantize(GgmlType::Q1_0, &src, &mut dst),
             Err(KernelError::Unsupported("Q1_0"))
         );
+    }
+
+    #[test]
+    fn large_outputs_are_streamed_bit_for_bit() {
+        // Past the streaming threshold, misaligned, with a trailing partial block: the
+        // result must be exactly the scalar reference's (random bytes, NaN payloads too).
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for ty in [GgmlType::Q4_K, GgmlType::F16, GgmlType::Q8_0] {
+            let bs = ty.block_size() as usize;
+            let values = stream::STREAM_MIN_VALUES + 3 * stream::STAGE_VALUES + bs + bs / 2;
+            let src: Vec<u8> = (0..values.div_ceil(bs) * ty.type_size() as usize)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 32) as u8
+                })
+                .collect();
+            assert!(stream::worth_streaming(values, bs) || !cfg!(target_arch = "x86_64"));
+            let mut backing = vec![0f32; values + 1];
+            let got = &mut backing[1..];
+            dequantize(ty, &src, got).unwrap();
+            let mut want = vec![0f32; values.div_ceil(bs) * bs];
+            scalar::dequantize(ty, &src, &mut want).unwrap();
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{}", ty.name());
+        }
     }
 }
