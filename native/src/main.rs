@@ -4,6 +4,7 @@ mod convert_cmd;
 mod demo;
 mod dequant_cmd;
 mod human;
+mod json_out;
 mod link_cmd;
 mod meta_cmd;
 mod open;
@@ -18,7 +19,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use quantdoc_core::report::Report;
 
 use crate::open::open_model;
 use crate::style::Style;
@@ -109,17 +109,11 @@ fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn print_json(r: &Report) -> Result<()> {
-    let s = serde_json::to_string_pretty(r)?;
-    println!("{s}");
-    Ok(())
-}
-
 fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let report = opened.header_report(json)?;
+    let report = opened.header_report()?;
     if json {
-        print_json(&report)?;
+        opened.print_json(&report)?;
     } else {
         let st = Style::for_stdout();
         print!("{}", human::summary(&report, &opened.model, st));
@@ -135,7 +129,7 @@ fn inspect(path: PathBuf, json: bool) -> Result<ExitCode> {
 
 fn check(path: PathBuf, json: bool, fast: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(&path)?;
-    let mut report = opened.header_report(json)?;
+    let mut report = opened.header_report()?;
     let mut scan = None;
     if !fast {
         let sources = opened.sources();
@@ -154,7 +148,7 @@ fn check(path: PathBuf, json: bool, fast: bool, threads: Option<usize>) -> Resul
         if let Some(run) = &scan {
             scan_cmd::attach_stats(&mut report, &run.result)?;
         }
-        print_json(&report)?;
+        opened.print_json(&report)?;
     } else {
         let st = Style::for_stdout();
         print!("{}", human::summary(&report, &opened.model, st));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use quantdoc_core::load::{load, Input};
 use quantdoc_core::model::Model;
-use quantdoc_core::report::{header_findings, header_fingerprint, Report};
+use quantdoc_core::report::{header_findings, header_fingerprint, Report, ReportJson};
 
 use crate::source::FileSource;
 
@@ -27,22 +27,26 @@ impl Opened {
     }
 
     /// The report with the header findings, named as the user named the model (a
-    /// directory, an index, a shard) rather than by its first file.
-    /// `with_metadata` fills `metadata` (JSON output needs it; text output prints metadata
-    /// from the model).
-    pub fn header_report(&self, with_metadata: bool) -> Result<Report> {
-        let build = if with_metadata {
-            Report::new
-        } else {
-            Report::without_metadata
-        };
-        let mut report = build(
+    /// directory, an index, a shard) rather than by its first file. Its `metadata` map is
+    /// left empty: text output prints metadata from the model, and [`Opened::print_json`]
+    /// writes it straight from the model.
+    pub fn header_report(&self) -> Result<Report> {
+        let mut report = Report::without_metadata(
             &self.model,
             header_findings(&self.model),
             self.fingerprint()?,
         );
         self.name_report(&mut report);
         Ok(report)
+    }
+
+    /// Print `report` as pretty JSON (docs/json.md) with the model's metadata, written
+    /// straight to stdout.
+    pub fn print_json(&self, report: &Report) -> Result<()> {
+        crate::json_out::print_pretty(&ReportJson {
+            report,
+            metadata: &self.model.metadata,
+        })
     }
 
     pub fn name_report(&self, report: &mut Report) {

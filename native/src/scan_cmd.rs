@@ -197,14 +197,14 @@ pub fn stats_table(model: &Model, result: &ScanResult, st: Style) -> String {
 pub fn run(path: &Path, json: bool, threads: Option<usize>) -> Result<ExitCode> {
     let opened = open_model(path)?;
     let sources = opened.sources();
-    let mut report = opened.header_report(json)?;
+    let mut report = opened.header_report()?;
     let run = run_scan(&opened.model, &sources, threads, progress_wanted(json))?;
     let mut findings = report.findings.clone();
     findings.extend(health_findings(&opened.model, &run.result));
     report.set_findings(findings);
     if json {
         attach_stats(&mut report, &run.result)?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        opened.print_json(&report)?;
     } else {
         let st = Style::for_stdout();
         print!("{}", human::summary(&report, &opened.model, st));

@@ -237,7 +237,7 @@ fn convert_reads_tokenizer_model_and_added_tokens_json() {
     let meta = |k: &str| gg.meta(k).unwrap_or_else(|| panic!("{k} missing")).clone();
     assert_eq!(meta("tokenizer.ggml.model").as_str(), Some("llama"));
     let tokens = meta("tokenizer.ggml.tokens");
-    let tokens = tokens.as_array().unwrap();
+    let tokens = tokens.strings().unwrap();
     // config.json's vocab_size (256) cuts the model's 448 pieces.
     assert_eq!(tokens.len(), 256);
     for (i, t) in tokens.iter().enumerate() {
@@ -246,7 +246,7 @@ fn convert_reads_tokenizer_model_and_added_tokens_json() {
         } else {
             pieces[i].0.as_str()
         };
-        assert_eq!(t.as_str(), Some(want), "token {i}");
+        assert_eq!(t, want, "token {i}");
     }
     let Some(quantdoc_core::meta::MetaValue::Numbers(quantdoc_core::meta::NumArray::F32(scores))) =
         gg.meta("tokenizer.ggml.scores").cloned()

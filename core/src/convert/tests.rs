@@ -142,12 +142,8 @@ fn llama_names_metadata_tokenizer_and_qk_permutation() {
             1, 1, 1, 1, 1, 1, 3, 4
         ])))
     );
-    let merges = gg
-        .meta("tokenizer.ggml.merges")
-        .unwrap()
-        .as_array()
-        .unwrap();
-    assert_eq!(merges[1], MetaValue::String("Ġ c".into()));
+    let merges = gg.meta("tokenizer.ggml.merges").unwrap().strings().unwrap();
+    assert_eq!(merges.get(1), Some("Ġ c"));
     assert_eq!(
         gg.meta("tokenizer.chat_template").and_then(|v| v.as_str()),
         Some("{{ x }}")
@@ -313,12 +309,7 @@ fn sentencepiece_tokenizer_model_gives_llama_cpp_vocabulary() {
         meta("tokenizer.ggml.pre"),
         MetaValue::String("default".into())
     );
-    let tokens: Vec<String> = meta("tokenizer.ggml.tokens")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
+    let tokens: Vec<String> = meta("tokenizer.ggml.tokens").strings().unwrap().to_vec();
     assert_eq!(
         tokens,
         [

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::sentencepiece::parse_model;
 use super::special_vocab::SpecialVocab;
 use super::spm_vocab;
-use crate::meta::{GgufValueType as T, MetaEntry, MetaValue, NumArray};
+use crate::meta::{GgufValueType as T, MetaEntry, MetaValue, NumArray, StrArray};
 use crate::repair::RepairError;
 use crate::write::gguf::{entry, entry_bool, entry_str};
 
@@ -49,11 +49,7 @@ fn is_byte_token(t: &str) -> bool {
 }
 
 fn strings(key: &str, items: Vec<String>) -> MetaEntry {
-    entry(
-        key,
-        T::Array,
-        MetaValue::Array(items.into_iter().map(MetaValue::String).collect()),
-    )
+    entry(key, T::Array, MetaValue::strings_from(&items))
 }
 
 /// Every `tokenizer.*` entry for `arch` (llama, qwen2, gemma3). A `tokenizer.model` is
@@ -193,12 +189,12 @@ fn json_vocab(
         tokens[i] = Some(content.clone());
         types[i] = if *special { CONTROL } else { USER_DEFINED };
     }
-    let mut token_list = Vec::with_capacity(n);
+    let mut token_list = StrArray::with_capacity(n, 0);
     for (i, t) in tokens.into_iter().enumerate() {
         match t {
-            Some(t) => token_list.push(MetaValue::String(t)),
+            Some(t) => token_list.push(&t),
             None => {
-                token_list.push(MetaValue::String(format!("[PAD{i}]")));
+                token_list.push(&format!("[PAD{i}]"));
                 types[i] = UNUSED;
             }
         }
@@ -217,7 +213,7 @@ fn json_vocab(
     out.push(entry(
         "tokenizer.ggml.tokens",
         T::Array,
-        MetaValue::Array(token_list),
+        MetaValue::Strings(token_list),
     ));
     if spm {
         out.push(entry(
@@ -276,12 +272,13 @@ mod tests {
             .find(|(k, _)| k == "tokenizer.ggml.merges")
             .unwrap()
             .1;
+        assert_eq!(merges.strings().unwrap().to_vec(), ["a\u{120}b c", "a c"]);
         assert_eq!(
-            merges.as_array().unwrap(),
-            &[
+            merges,
+            &MetaValue::Array(vec![
                 MetaValue::String("a\u{120}b c".into()),
                 MetaValue::String("a c".into())
-            ]
+            ])
         );
     }
 

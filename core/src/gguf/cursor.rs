@@ -10,6 +10,9 @@ pub(crate) struct Cursor<'a> {
     path: &'a str,
     size: u64,
     pos: u64,
+    /// The whole file, when the source can lend it (a memory map): read in place, no
+    /// copies into `buf`.
+    whole: Option<&'a [u8]>,
     buf: Vec<u8>,
     buf_start: u64,
     pub big_endian: bool,
@@ -17,11 +20,16 @@ pub(crate) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn new(src: &'a dyn ByteSource, path: &'a str) -> Self {
+        let size = src.len();
         Cursor {
             src,
             path,
-            size: src.len(),
+            size,
             pos: 0,
+            whole: usize::try_from(size)
+                .ok()
+                .and_then(|n| src.borrow_at(0, n))
+                .filter(|w| w.len() as u64 == size),
             buf: Vec::new(),
             buf_start: 0,
             big_endian: false,
@@ -59,6 +67,11 @@ impl<'a> Cursor<'a> {
     /// Borrow the next `n` bytes (n small enough to fit the buffer, or read directly).
     pub fn take(&mut self, n: usize, field: &str) -> Result<&[u8], LoadError> {
         self.need(n as u64, field)?;
+        if let Some(whole) = self.whole {
+            let start = self.pos as usize;
+            self.pos += n as u64;
+            return Ok(&whole[start..start + n]);
+        }
         let in_buf = self.pos >= self.buf_start
             && self.pos + n as u64 <= self.buf_start + self.buf.len() as u64;
         if !in_buf {
@@ -104,11 +117,50 @@ impl<'a> Cursor<'a> {
         Ok(f64::from_le_bytes(self.array(field)?))
     }
 
+    /// The bytes from the current position that can be read without I/O (the rest of the
+    /// file when it is lent whole, else the rest of the buffer; may be empty). Consume them
+    /// with `advance`.
+    pub fn window(&self) -> &[u8] {
+        if let Some(whole) = self.whole {
+            return &whole[self.pos as usize..];
+        }
+        let end = self.buf_start + self.buf.len() as u64;
+        if self.pos >= self.buf_start && self.pos <= end {
+            &self.buf[(self.pos - self.buf_start) as usize..]
+        } else {
+            &[]
+        }
+    }
+
+    /// Move past `n` bytes of `window()`.
+    pub fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.window().len());
+        self.pos += n as u64;
+    }
+
+    /// Append the next `n` raw bytes to `out` (n checked against the file first, so `out`
+    /// never grows by more than the file holds).
+    pub fn append_to(&mut self, n: u64, out: &mut Vec<u8>, field: &str) -> Result<(), LoadError> {
+        self.need(n, field)?;
+        let n = usize::try_from(n).map_err(|_| self.err(self.pos, field, "length too large"))?;
+        if n <= BUF || self.whole.is_some() {
+            out.extend_from_slice(self.take(n, field)?);
+            return Ok(());
+        }
+        let old = out.len();
+        out.resize(old + n, 0);
+        self.src
+            .read_exact_at(self.pos, &mut out[old..])
+            .map_err(|e| self.err(self.pos, field, e.to_string()))?;
+        self.pos += n as u64;
+        Ok(())
+    }
+
     /// Read `n` raw bytes into a new Vec (n already checked against the file by `take`).
     pub fn bytes(&mut self, n: u64, field: &str) -> Result<Vec<u8>, LoadError> {
         self.need(n, field)?;
         let n = usize::try_from(n).map_err(|_| self.err(self.pos, field, "length too large"))?;
-        if n <= BUF {
+        if n <= BUF || self.whole.is_some() {
             return Ok(self.take(n, field)?.to_vec());
         }
         let mut v = vec![0u8; n];

@@ -44,13 +44,14 @@ pub fn load(inputs: &[Input<'_>]) -> Result<Model, LoadError> {
         .iter()
         .position(|h| split_no(h) == Some(0))
         .unwrap_or(0);
-    let h0 = &headers[main];
     findings.extend(split_findings(inputs, &headers, tensors.len()));
+    let h0 = &mut headers[main];
     Ok(Model {
         format: Format::Gguf,
         version: h0.version,
         files,
-        metadata: h0.metadata.clone(),
+        // Moved, not cloned: a vocabulary can be megabytes.
+        metadata: std::mem::take(&mut h0.metadata),
         tensors,
         findings,
         big_endian: h0.big_endian,

@@ -7,7 +7,7 @@
 use super::cursor::Cursor;
 use crate::error::LoadError;
 use crate::finding::Finding;
-use crate::meta::{GgufValueType, MetaEntry, MetaValue, NumArray};
+use crate::meta::{GgufValueType, MetaEntry, MetaValue, NumArray, StrArray};
 use crate::source::ByteSource;
 
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -18,6 +18,8 @@ pub const GGML_MAX_DIMS: u32 = 4;
 const DIMS_HARD_CAP: u32 = 64;
 /// Arrays nest at most this deep (llama.cpp itself never nests).
 const MAX_NESTING: u32 = 8;
+/// Numeric arrays are read this many bytes at a time.
+const NUM_CHUNK: usize = 16 * 1024;
 
 /// One tensor info record as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +74,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn string(&mut self, field: &str) -> Result<String, LoadError> {
+    /// Read a string's length field and check it against the bytes left.
+    fn string_len(&mut self, field: &str) -> Result<u64, LoadError> {
         let at = self.cur.pos();
         let len = self.len_field(field)?;
         if len > self.cur.remaining() {
@@ -85,6 +88,12 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
+        Ok(len)
+    }
+
+    fn string(&mut self, field: &str) -> Result<String, LoadError> {
+        let at = self.cur.pos();
+        let len = self.string_len(field)?;
         let bytes = self.cur.bytes(len, field)?;
         match String::from_utf8(bytes) {
             Ok(s) => Ok(s),
@@ -93,6 +102,87 @@ impl<'a> Parser<'a> {
                 Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
         }
+    }
+
+    /// Read `n` strings (the count already checked against the file) into one buffer.
+    /// UTF-8 is checked once over the whole buffer; only when that fails (or a character
+    /// straddles two strings) is each string checked, and an invalid one replaced as
+    /// `string` does.
+    fn string_array(&mut self, n: usize, field: &str) -> Result<StrArray, LoadError> {
+        let first_at = self.cur.pos();
+        let mut ends = Vec::with_capacity(n);
+        // Grows with what is actually read, each length checked against the file first.
+        let mut bytes = Vec::new();
+        let len_size = self.len_field_size() as usize;
+        let (v1, be) = (self.version == 1, self.cur.big_endian);
+        let mut done = 0;
+        while done < n {
+            // Fast path: every whole string (length field and bytes) already in memory is
+            // copied straight from the cursor's window.
+            let window = self.cur.window();
+            let mut used = 0;
+            while done < n && window.len() - used >= len_size {
+                let f = &window[used..used + len_size];
+                let len = match (v1, be) {
+                    (true, false) => u32::from_le_bytes(f.try_into().expect("4 bytes")) as u64,
+                    (true, true) => u32::from_be_bytes(f.try_into().expect("4 bytes")) as u64,
+                    (false, false) => u64::from_le_bytes(f.try_into().expect("8 bytes")),
+                    (false, true) => u64::from_be_bytes(f.try_into().expect("8 bytes")),
+                };
+                let rest = (window.len() - used - len_size) as u64;
+                if len > rest {
+                    break;
+                }
+                let start = used + len_size;
+                used = start + len as usize;
+                bytes.extend_from_slice(&window[start..used]);
+                ends.push(bytes.len());
+                done += 1;
+            }
+            self.cur.advance(used);
+            if done < n {
+                // A string that crosses the window (or does not fit in the file): the
+                // general path reads it, or names the offset and field it fails at.
+                let len = self.string_len(field)?;
+                self.cur.append_to(len, &mut bytes, field)?;
+                ends.push(bytes.len());
+                done += 1;
+            }
+        }
+        match String::from_utf8(bytes) {
+            Ok(s) if ends.iter().all(|&e| s.is_char_boundary(e)) => {
+                Ok(StrArray::from_checked_parts(s, ends))
+            }
+            Ok(s) => Ok(self.string_array_lossy(s.as_bytes(), &ends, first_at, field)),
+            Err(e) => Ok(self.string_array_lossy(e.as_bytes(), &ends, first_at, field)),
+        }
+    }
+
+    /// The strings of `bytes` (ending at `ends`) one by one, invalid UTF-8 replaced and
+    /// recorded with the offset of its string's length field, as `string` does.
+    fn string_array_lossy(
+        &mut self,
+        bytes: &[u8],
+        ends: &[usize],
+        first_at: u64,
+        field: &str,
+    ) -> StrArray {
+        let mut out = StrArray::with_capacity(ends.len(), bytes.len());
+        let mut at = first_at;
+        let mut start = 0;
+        for &end in ends {
+            let piece = &bytes[start..end];
+            match std::str::from_utf8(piece) {
+                Ok(s) => out.push(s),
+                Err(_) => {
+                    self.invalid_utf8.push((field.to_string(), at));
+                    out.push(&String::from_utf8_lossy(piece));
+                }
+            }
+            at += self.len_field_size() + piece.len() as u64;
+            start = end;
+        }
+        out
     }
 
     fn value_type(&mut self, field: &str) -> Result<GgufValueType, LoadError> {
@@ -155,28 +245,42 @@ impl<'a> Parser<'a> {
             ));
         }
         let n = count as usize;
+        // Numbers are read a chunk at a time (the count was checked above, so `n` elements
+        // of this size are in the file).
         macro_rules! nums {
-            ($variant:ident, $read:ident, $conv:expr) => {{
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let x = self.cur.$read(field)?;
-                    v.push($conv(x));
+            ($variant:ident, $t:ty) => {{
+                const SIZE: usize = std::mem::size_of::<$t>();
+                let be = self.cur.big_endian;
+                let mut v: Vec<$t> = Vec::with_capacity(n);
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(NUM_CHUNK / SIZE);
+                    let bytes = self.cur.take(k * SIZE, field)?;
+                    v.extend(bytes.chunks_exact(SIZE).map(|c| {
+                        let a: [u8; SIZE] = c.try_into().expect("chunks of SIZE bytes");
+                        if be {
+                            <$t>::from_be_bytes(a)
+                        } else {
+                            <$t>::from_le_bytes(a)
+                        }
+                    }));
+                    left -= k;
                 }
                 MetaValue::Numbers(NumArray::$variant(v))
             }};
         }
         use GgufValueType as T;
         let value = match elem {
-            T::Uint8 => nums!(U8, u8, |x| x),
-            T::Int8 => nums!(I8, u8, |x: u8| x as i8),
-            T::Uint16 => nums!(U16, u16, |x| x),
-            T::Int16 => nums!(I16, u16, |x: u16| x as i16),
-            T::Uint32 => nums!(U32, u32, |x| x),
-            T::Int32 => nums!(I32, u32, |x: u32| x as i32),
-            T::Uint64 => nums!(U64, u64, |x| x),
-            T::Int64 => nums!(I64, u64, |x: u64| x as i64),
-            T::Float32 => nums!(F32, f32, |x| x),
-            T::Float64 => nums!(F64, f64, |x| x),
+            T::Uint8 => nums!(U8, u8),
+            T::Int8 => nums!(I8, i8),
+            T::Uint16 => nums!(U16, u16),
+            T::Int16 => nums!(I16, i16),
+            T::Uint32 => nums!(U32, u32),
+            T::Int32 => nums!(I32, i32),
+            T::Uint64 => nums!(U64, u64),
+            T::Int64 => nums!(I64, i64),
+            T::Float32 => nums!(F32, f32),
+            T::Float64 => nums!(F64, f64),
             T::Bool => {
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -184,13 +288,7 @@ impl<'a> Parser<'a> {
                 }
                 MetaValue::Array(v)
             }
-            T::String => {
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(MetaValue::String(self.string(field)?));
-                }
-                MetaValue::Array(v)
-            }
+            T::String => MetaValue::Strings(self.string_array(n, field)?),
             T::Array => {
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -398,4 +496,287 @@ pub fn parse_header(src: &dyn ByteSource, path: &str) -> Result<Header, LoadErro
         data_start,
         findings: p.findings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::rawbuilder::{RawGgufBuilder, RawValue};
+    use crate::source::{SliceSource, SourceError};
+
+    /// A source that cannot lend its bytes (as the browser's Blob and pread sources): the
+    /// cursor reads through its 64 KiB buffer.
+    struct NoBorrow(Vec<u8>);
+
+    impl ByteSource for NoBorrow {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
+            crate::source::check_range(offset, buf.len() as u64, self.len())?;
+            let at = offset as usize;
+            buf.copy_from_slice(&self.0[at..at + buf.len()]);
+            Ok(())
+        }
+    }
+
+    /// Parse through a lending and a non-lending source; both must agree.
+    fn parse_both(bytes: &[u8]) -> Result<Header, LoadError> {
+        let lent = parse_header(&SliceSource::new(bytes.to_vec()), "t.gguf");
+        let read = parse_header(&NoBorrow(bytes.to_vec()), "t.gguf");
+        match (&lent, &read) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.metadata, b.metadata);
+                assert_eq!(a.findings, b.findings);
+                assert_eq!(a.data_start, b.data_start);
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("lent {lent:?} but read {read:?}"),
+        }
+        lent
+    }
+
+    fn tokens(n: usize) -> Vec<String> {
+        // Every length from 0 to 40 (some strings straddle the 64 KiB buffer), multibyte
+        // characters, and a few strings longer than the buffer.
+        (0..n)
+            .map(|i| match i % 997 {
+                5 => "▁long".repeat(15_000),
+                _ => format!("{}{i}", "é▁x".repeat(i % 11)),
+            })
+            .collect()
+    }
+
+    fn str_array(items: &[String]) -> RawValue {
+        RawValue::Array(
+            GgufValueType::String,
+            items.iter().map(|s| RawValue::Str(s.clone())).collect(),
+        )
+    }
+
+    #[test]
+    fn string_arrays_read_into_one_buffer() {
+        let toks = tokens(20_000);
+        for version in [1, 2, 3] {
+            let mut b = RawGgufBuilder::new()
+                .kv("general.architecture", RawValue::Str("llama".into()))
+                .kv("tokenizer.ggml.tokens", str_array(&toks))
+                .kv("empty", RawValue::Array(GgufValueType::String, vec![]))
+                .kv(
+                    "nested",
+                    RawValue::Array(
+                        GgufValueType::Array,
+                        vec![str_array(&toks[..3]), str_array(&[])],
+                    ),
+                )
+                .kv("after", RawValue::U32(7));
+            b.version = version;
+            let h = parse_both(&b.build()).unwrap();
+            assert!(h.findings.is_empty(), "{:?}", h.findings);
+            let tokens = &h.metadata[1];
+            assert_eq!(tokens.array_type, Some(GgufValueType::String));
+            let MetaValue::Strings(a) = &tokens.value else {
+                panic!("v{version}: not packed: {:?}", tokens.value);
+            };
+            assert_eq!(a.len(), toks.len());
+            assert!(a.iter().eq(toks.iter().map(String::as_str)));
+            assert_eq!(h.metadata[2].value, MetaValue::Strings(StrArray::new()));
+            assert_eq!(
+                h.metadata[3].value,
+                MetaValue::Array(vec![
+                    MetaValue::strings_from(&toks[..3]),
+                    MetaValue::Array(vec![]),
+                ])
+            );
+            assert_eq!(h.metadata[4].value, MetaValue::U64(7));
+        }
+    }
+
+    /// A big-endian v3 header, written by hand: the lengths are swapped.
+    #[test]
+    fn big_endian_string_arrays() {
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_be_bytes());
+        out.extend_from_slice(&0u64.to_be_bytes());
+        out.extend_from_slice(&1u64.to_be_bytes());
+        let put = |out: &mut Vec<u8>, s: &str| {
+            out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        };
+        put(&mut out, "k");
+        out.extend_from_slice(&9u32.to_be_bytes());
+        out.extend_from_slice(&8u32.to_be_bytes());
+        out.extend_from_slice(&3u64.to_be_bytes());
+        for s in ["a", "", "ü"] {
+            put(&mut out, s);
+        }
+        let h = parse_both(&out).unwrap();
+        assert!(h.big_endian);
+        assert_eq!(h.metadata[0].value, MetaValue::strings_from(["a", "", "ü"]));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_string_array_is_replaced_and_located() {
+        // One invalid string, and a character split across two strings (the buffer as a
+        // whole is valid UTF-8, but neither string is).
+        let strings: [&[u8]; 5] = [b"ok", b"bad\xff", b"\xc3", b"\xa9", "é".as_bytes()];
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&3u64.to_le_bytes());
+        out.extend_from_slice(b"tok");
+        out.extend_from_slice(&9u32.to_le_bytes());
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(&(strings.len() as u64).to_le_bytes());
+        let mut offsets = Vec::new();
+        for s in strings {
+            offsets.push(out.len());
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s);
+        }
+        let h = parse_both(&out).unwrap();
+        assert_eq!(
+            h.metadata[0].value,
+            MetaValue::strings_from(["ok", "bad\u{fffd}", "\u{fffd}", "\u{fffd}", "é"])
+        );
+        let f = h
+            .findings
+            .iter()
+            .find(|f| f.code == "GGUF_INVALID_UTF8")
+            .unwrap();
+        assert!(f.message.starts_with("3 string(s)"), "{}", f.message);
+        assert!(
+            f.message
+                .contains(&format!("metadata[0] (tok) at offset {}", offsets[1])),
+            "{}",
+            f.message
+        );
+    }
+
+    fn header_with_array(elem: u32, count: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&3u64.to_le_bytes());
+        out.extend_from_slice(b"tok");
+        out.extend_from_slice(&9u32.to_le_bytes());
+        out.extend_from_slice(&elem.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Counts and lengths a file cannot hold are refused before anything is allocated for
+    /// them (a 2^40-element Vec or a 2^60-byte buffer would abort the test), with the offset
+    /// and field of the bad number.
+    #[test]
+    fn hostile_string_arrays_are_refused_without_allocating() {
+        // 2^40 strings cannot fit in a few bytes.
+        let bytes = header_with_array(8, 1 << 40, &[0; 64]);
+        let e = parse_both(&bytes).unwrap_err();
+        assert_eq!(e.offset, Some(43));
+        assert_eq!(e.field, "metadata[0] (tok)");
+        assert!(
+            e.message.contains("array of 1099511627776 STRING elements"),
+            "{e}"
+        );
+        // count * 8 overflows.
+        let e = parse_both(&header_with_array(8, u64::MAX / 2, &[0; 64])).unwrap_err();
+        assert!(e.message.contains("2^64"), "{e}");
+
+        // The third string claims 2^60 bytes.
+        let mut body = Vec::new();
+        for s in ["a", "b"] {
+            body.extend_from_slice(&1u64.to_le_bytes());
+            body.extend_from_slice(s.as_bytes());
+        }
+        let bad_at = 51 + body.len() as u64;
+        body.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        body.extend_from_slice(&[b'x'; 100]);
+        let e = parse_both(&header_with_array(8, 3, &body)).unwrap_err();
+        assert_eq!(e.offset, Some(bad_at));
+        assert_eq!(e.field, "metadata[0] (tok)");
+        assert!(
+            e.message
+                .contains("string length 1152921504606846976 exceeds the 100 bytes left"),
+            "{e}"
+        );
+
+        // Cut inside a string, inside a length field, and after the last string.
+        let mut body = Vec::new();
+        for s in ["hello", "world", "!"] {
+            body.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            body.extend_from_slice(s.as_bytes());
+        }
+        let whole = header_with_array(8, 3, &body);
+        parse_both(&whole).unwrap();
+        for cut in 39..whole.len() {
+            let e = parse_both(&whole[..cut]).unwrap_err();
+            assert_eq!(e.field, "metadata[0] (tok)", "cut at {cut}: {e}");
+            assert!(
+                e.offset.is_some_and(|o| o >= 35 && o <= cut as u64),
+                "cut at {cut}: {e}"
+            );
+        }
+    }
+
+    /// Numeric arrays, read a chunk at a time, keep every value (also across chunks and
+    /// the cursor's buffer).
+    #[test]
+    fn numeric_arrays_read_in_chunks() {
+        let n = 50_000usize;
+        let mut b = RawGgufBuilder::new()
+            .kv("pad", RawValue::Str("x".repeat(1000)))
+            .kv(
+                "f32",
+                RawValue::Array(
+                    GgufValueType::Float32,
+                    (0..n).map(|i| RawValue::F32(i as f32 * -0.5)).collect(),
+                ),
+            )
+            .kv(
+                "i16",
+                RawValue::Array(
+                    GgufValueType::Int16,
+                    (0..n).map(|i| RawValue::I16(i as i16 ^ 0x5555)).collect(),
+                ),
+            )
+            .kv(
+                "u8",
+                RawValue::Array(
+                    GgufValueType::Uint8,
+                    (0..n).map(|i| RawValue::U8(i as u8)).collect(),
+                ),
+            )
+            .kv(
+                "i64",
+                RawValue::Array(
+                    GgufValueType::Int64,
+                    (0..n).map(|i| RawValue::I64(-(i as i64) << 20)).collect(),
+                ),
+            );
+        for version in [1, 3] {
+            b.version = version;
+            let h = parse_both(&b.build()).unwrap();
+            let m = |k: &str| &h.metadata.iter().find(|e| e.key == k).unwrap().value;
+            assert_eq!(
+                m("f32"),
+                &MetaValue::Numbers(NumArray::F32((0..n).map(|i| i as f32 * -0.5).collect()))
+            );
+            assert_eq!(
+                m("i16"),
+                &MetaValue::Numbers(NumArray::I16((0..n).map(|i| i as i16 ^ 0x5555).collect()))
+            );
+            assert_eq!(
+                m("u8"),
+                &MetaValue::Numbers(NumArray::U8((0..n).map(|i| i as u8).collect()))
+            );
+            assert_eq!(
+                m("i64"),
+                &MetaValue::Numbers(NumArray::I64((0..n).map(|i| -(i as i64) << 20).collect()))
+            );
+        }
+    }
 }

@@ -98,7 +98,11 @@ pub fn parse_typed(key: &str, spec: &str) -> Result<MetaEntry, String> {
             .map(|s| parse_scalar(et, s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("{key}: {e}"))?;
-        let value = numbers(et, &parsed).unwrap_or(MetaValue::Array(parsed));
+        let value = match et {
+            // Strings in the compact form the GGUF reader produces.
+            T::String => MetaValue::strings_from(&items),
+            _ => numbers(et, &parsed).unwrap_or(MetaValue::Array(parsed)),
+        };
         let mut e = entry(key, T::Array, value);
         e.array_type = Some(et);
         return Ok(e);
@@ -205,6 +209,9 @@ mod tests {
         assert_eq!(e.array_type, Some(T::Int32));
         let e = parse_typed("a", r#"arr[str]:["a,b","c"]"#).unwrap();
         assert_eq!(e.value.array_len(), Some(2));
+        assert!(matches!(e.value, MetaValue::Strings(_)));
+        assert_eq!(e.value.strings().unwrap().to_vec(), ["a,b", "c"]);
+        assert_eq!(e.array_type, Some(T::String));
         assert!(parse_typed("a", "5").is_err());
         assert!(parse_typed("a", "u8:256").is_err());
         assert!(parse_typed("a", "i8:-129").is_err());

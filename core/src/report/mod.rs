@@ -5,10 +5,12 @@
 
 pub mod link;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::finding::{sort_findings, Finding, Severity};
+use crate::meta::{MetaEntry, MetadataJson};
 use crate::model::{LogicalTensor, Model, StoredPart};
 use crate::source::{ByteSource, SourceError};
 
@@ -179,6 +181,11 @@ pub fn header_fingerprint<S: ByteSource + ?Sized>(
     let mut h = Sha256::new();
     for (f, src) in model.files.iter().zip(sources) {
         let len = f.data_start.min(src.len());
+        // A mapped file is hashed in place, without copying the header out first.
+        if let Some(bytes) = usize::try_from(len).ok().and_then(|n| src.borrow_at(0, n)) {
+            h.update(bytes);
+            continue;
+        }
         let mut at = 0u64;
         let mut buf = vec![0u8; 1 << 16];
         while at < len {
@@ -199,8 +206,9 @@ impl Report {
     }
 
     /// The same report without the `metadata` map, for output that shows metadata from the
-    /// model itself: copying a 262,144-token vocabulary into JSON values only to drop it was
-    /// a quarter of `inspect`'s time.
+    /// model itself (text output, or JSON written through [`ReportJson`]): copying a
+    /// 262,144-token vocabulary into JSON values only to drop it was a quarter of
+    /// `inspect`'s time.
     pub fn without_metadata(
         model: &Model,
         findings: Vec<Finding>,
@@ -284,9 +292,119 @@ impl Report {
     }
 }
 
+/// A report serialized with its `metadata` written straight from the model's entries:
+/// the same JSON as `Report::new`'s report gives (field order, values, duplicate keys), but
+/// without first copying every metadata value — a 262,144-token vocabulary — into
+/// `serde_json::Value`s. The report's own `metadata` map is not written.
+pub struct ReportJson<'a> {
+    pub report: &'a Report,
+    pub metadata: &'a [MetaEntry],
+}
+
+impl Serialize for ReportJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Field for field as `Report`'s derived Serialize (a test compares the two).
+        let r = self.report;
+        let with_stats = !r.stats.is_empty();
+        let mut st = s.serialize_struct("Report", 10 + with_stats as usize)?;
+        st.serialize_field("format", &r.format)?;
+        st.serialize_field("path", &r.path)?;
+        st.serialize_field("file_size", &r.file_size)?;
+        st.serialize_field("version", &r.version)?;
+        st.serialize_field("files", &r.files)?;
+        st.serialize_field("header_sha256", &r.header_sha256)?;
+        st.serialize_field("summary", &r.summary)?;
+        st.serialize_field("metadata", &MetadataJson(self.metadata))?;
+        st.serialize_field("tensors", &r.tensors)?;
+        st.serialize_field("findings", &r.findings)?;
+        if with_stats {
+            st.serialize_field("stats", &r.stats)?;
+        } else {
+            st.skip_field("stats")?;
+        }
+        st.end()
+    }
+}
+
 /// All header-only findings for a model: what the parser found plus every header rule.
 pub fn header_findings(model: &Model) -> Vec<Finding> {
     let mut f = model.findings.clone();
     f.extend(crate::rules::header_rules(model));
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::rawbuilder::{RawGgufBuilder, RawValue};
+    use crate::load::{load, Input};
+    use crate::meta::GgufValueType as T;
+    use crate::source::SliceSource;
+
+    /// `ReportJson` writes the same bytes as serializing `Report::new`'s report: field
+    /// order, packed string arrays, floats (f32 widened, NaN as text), duplicate keys.
+    #[test]
+    fn report_json_writes_what_report_new_writes() {
+        let toks: Vec<RawValue> = (0..300)
+            .map(|i| RawValue::Str(format!("tok\"{i}\n✓")))
+            .collect();
+        let bytes = RawGgufBuilder::new()
+            .kv("general.architecture", RawValue::Str("llama".into()))
+            .kv("general.name", RawValue::Str("first".into()))
+            .kv("tokenizer.ggml.tokens", RawValue::Array(T::String, toks))
+            .kv(
+                "tokenizer.ggml.scores",
+                RawValue::Array(
+                    T::Float32,
+                    (0..300)
+                        .map(|i| RawValue::F32(if i == 7 { f32::NAN } else { i as f32 * 0.1 }))
+                        .collect(),
+                ),
+            )
+            .kv(
+                "nested",
+                RawValue::Array(
+                    T::Array,
+                    vec![RawValue::Array(T::String, vec![RawValue::Str("a".into())])],
+                ),
+            )
+            .kv("x.f64", RawValue::F64(f64::INFINITY))
+            .kv("general.name", RawValue::Str("second".into()))
+            .tensor("t", &[4], 0, vec![0; 16])
+            .build();
+        let src = SliceSource::new(bytes);
+        let model = load(&[Input {
+            path: "t.gguf".into(),
+            source: &src,
+        }])
+        .unwrap();
+        assert!(matches!(
+            model.meta("tokenizer.ggml.tokens"),
+            Some(crate::meta::MetaValue::Strings(_))
+        ));
+        let findings = header_findings(&model);
+        let full = Report::new(&model, findings.clone(), "ab".into());
+        let mut bare = Report::without_metadata(&model, findings, "ab".into());
+        assert!(bare.metadata.is_empty());
+        for with_stats in [false, true] {
+            let mut full = full.clone();
+            if with_stats {
+                full.stats
+                    .insert("t".into(), serde_json::json!({"mean": 0.5}));
+                bare.stats = full.stats.clone();
+            }
+            let view = ReportJson {
+                report: &bare,
+                metadata: &model.metadata,
+            };
+            assert_eq!(
+                serde_json::to_string_pretty(&view).unwrap(),
+                serde_json::to_string_pretty(&full).unwrap()
+            );
+            assert_eq!(
+                serde_json::to_string(&view).unwrap(),
+                serde_json::to_string(&full).unwrap()
+            );
+        }
+    }
 }

@@ -71,6 +71,7 @@ impl TensorEntry {
 pub fn entry(key: &str, value_type: GgufValueType, value: MetaValue) -> MetaEntry {
     let array_type = match (&value, value_type) {
         (MetaValue::Numbers(n), GgufValueType::Array) => Some(num_array_type(n)),
+        (MetaValue::Strings(_), GgufValueType::Array) => Some(GgufValueType::String),
         (MetaValue::Array(items), GgufValueType::Array) => Some(
             items
                 .first()
@@ -138,7 +139,7 @@ fn infer_type(v: &MetaValue) -> GgufValueType {
         MetaValue::I64(_) => T::Int64,
         MetaValue::F64(_) => T::Float64,
         MetaValue::String(_) => T::String,
-        MetaValue::Array(_) | MetaValue::Numbers(_) => T::Array,
+        MetaValue::Array(_) | MetaValue::Numbers(_) | MetaValue::Strings(_) => T::Array,
         MetaValue::Json(j) => match j {
             serde_json::Value::Bool(_) => T::Bool,
             serde_json::Value::Number(n) if n.is_u64() => T::Uint64,
@@ -156,6 +157,7 @@ fn infer_type(v: &MetaValue) -> GgufValueType {
 fn element_type(v: &MetaValue) -> GgufValueType {
     match v {
         MetaValue::Numbers(n) => num_array_type(n),
+        MetaValue::Strings(_) => GgufValueType::String,
         MetaValue::Array(items) => items
             .first()
             .map(infer_type)
@@ -293,6 +295,26 @@ impl Enc {
                         self.array(key, element_type(it), it, depth + 1)?;
                     } else {
                         self.scalar(key, elem, it)?;
+                    }
+                }
+            }
+            MetaValue::Strings(items) => {
+                self.len(items.len() as u64);
+                if elem == GgufValueType::String {
+                    self.out.reserve(items.byte_len() + 8 * items.len());
+                    for s in items {
+                        self.str(s);
+                    }
+                } else {
+                    // Strings written as another type: the same errors as an `Array` of
+                    // `String`s gets.
+                    for s in items {
+                        let it = MetaValue::String(s.to_string());
+                        if elem == GgufValueType::Array {
+                            self.array(key, element_type(&it), &it, depth + 1)?;
+                        } else {
+                            self.scalar(key, elem, &it)?;
+                        }
                     }
                 }
             }
@@ -721,6 +743,99 @@ mod tests {
     }
 
     use crate::encoding::Encoding;
+
+    /// A packed string array is written exactly as the same strings as `String` values
+    /// (type ARRAY of STRING), and read back packed.
+    #[test]
+    fn packed_strings_round_trip() {
+        use crate::meta::StrArray;
+        let toks: Vec<String> = (0..5000)
+            .map(|i| format!("{}▁{i}", "ü".repeat(i % 7)))
+            .collect();
+        let tensors = vec![TensorEntry::new("a", &[4], GgmlType::F32)];
+        let packed = vec![
+            entry(
+                "tokenizer.ggml.tokens",
+                GgufValueType::Array,
+                MetaValue::strings_from(&toks),
+            ),
+            entry(
+                "empty",
+                GgufValueType::Array,
+                MetaValue::Strings(StrArray::new()),
+            ),
+            entry(
+                "nested",
+                GgufValueType::Array,
+                MetaValue::Array(vec![MetaValue::strings_from(["x", "y"])]),
+            ),
+        ];
+        assert_eq!(packed[0].array_type, Some(GgufValueType::String));
+        assert_eq!(packed[1].array_type, Some(GgufValueType::String));
+        let values = vec![
+            entry(
+                "tokenizer.ggml.tokens",
+                GgufValueType::Array,
+                MetaValue::Array(toks.iter().cloned().map(MetaValue::String).collect()),
+            ),
+            MetaEntry {
+                array_type: Some(GgufValueType::String),
+                ..entry("empty", GgufValueType::Array, MetaValue::Array(vec![]))
+            },
+            entry(
+                "nested",
+                GgufValueType::Array,
+                MetaValue::Array(vec![MetaValue::Array(vec![
+                    MetaValue::String("x".into()),
+                    MetaValue::String("y".into()),
+                ])]),
+            ),
+        ];
+        let write = |m: &[MetaEntry]| {
+            let plan = GgufPlan::new(3, m, &tensors).unwrap();
+            write_gguf(&plan, Vec::new(), |_, _, w| w.write_data(&[0; 16])).unwrap()
+        };
+        let bytes = write(&packed);
+        assert_eq!(bytes, write(&values));
+        // Untyped entries infer ARRAY of STRING too.
+        let untyped: Vec<MetaEntry> = packed
+            .iter()
+            .map(|e| MetaEntry {
+                value_type: None,
+                array_type: None,
+                ..e.clone()
+            })
+            .collect();
+        assert_eq!(write(&untyped), bytes);
+        let src = SliceSource::new(bytes.clone());
+        let model = load(&[Input {
+            path: "t.gguf".into(),
+            source: &src,
+        }])
+        .unwrap();
+        for (got, want) in model.metadata.iter().zip(&packed) {
+            assert_eq!(
+                (&got.key, got.value_type, got.array_type, &got.value),
+                (&want.key, want.value_type, want.array_type, &want.value)
+            );
+        }
+        let tokens = model.meta_entry("tokenizer.ggml.tokens").unwrap();
+        assert_eq!(tokens.array_type, Some(GgufValueType::String));
+        let MetaValue::Strings(a) = &tokens.value else {
+            panic!("{:?}", tokens.value)
+        };
+        assert!(a.iter().eq(toks.iter().map(String::as_str)));
+        // Re-written from what was read: the same bytes.
+        assert_eq!(write(&model.metadata), bytes);
+        // Strings cannot be written as another element type.
+        let mut wrong = packed[0].clone();
+        wrong.array_type = Some(GgufValueType::Uint32);
+        let err = GgufPlan::new(3, &[wrong], &tensors).unwrap_err();
+        assert!(
+            err.to_string().contains("does not fit type UINT32"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn refuses_wrong_sizes_and_bad_entries() {
