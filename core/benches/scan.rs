@@ -7,6 +7,9 @@
 //! The file is generated once into `$QUANTDOC_CACHE` (default: `.cache/` in the checkout)
 //! as `bench-scan-mixed-v2.gguf`; `QUANTDOC_SCAN_LAYERS` changes its size (13 layers ≈ 1.9 GiB).
 //! Each figure is the median of `QUANTDOC_BENCH_RUNS` (default 3) runs after a warm-up.
+//! `QUANTDOC_SCAN_PER_TYPE=1` instead times one tensor per type on one thread in CPU time
+//! (see `per_type`).
+//!
 //! This is a plain harness (not criterion): one run takes about a second and criterion's
 //! sampling would take minutes for no extra precision on a shared machine.
 
@@ -21,7 +24,7 @@ use memmap2::Mmap;
 use quantdoc_core::ggml::types::GgmlType;
 use quantdoc_core::load::{load, Input};
 use quantdoc_core::scan::{scan_model, ScanOptions};
-use quantdoc_core::source::{ByteSource, SourceError};
+use quantdoc_core::source::{ByteSource, SliceSource, SourceError};
 
 const VOCAB: u64 = 32000;
 const DIM: u64 = 4096;
@@ -126,41 +129,50 @@ fn put_str(w: &mut impl Write, s: &str) -> std::io::Result<()> {
 }
 
 fn generate(path: &Path, layers: u64) -> std::io::Result<()> {
-    let tensors = layout(layers);
     let tmp = path.with_extension("tmp");
     let mut w = BufWriter::with_capacity(8 << 20, File::create(&tmp)?);
-    w.write_all(b"GGUF")?;
-    w.write_all(&3u32.to_le_bytes())?;
-    w.write_all(&(tensors.len() as u64).to_le_bytes())?;
-    w.write_all(&3u64.to_le_bytes())?;
-    put_str(&mut w, "general.architecture")?;
-    w.write_all(&8u32.to_le_bytes())?;
-    put_str(&mut w, "llama")?;
-    put_str(&mut w, "llama.block_count")?;
-    w.write_all(&4u32.to_le_bytes())?;
-    w.write_all(&(layers as u32).to_le_bytes())?;
-    put_str(&mut w, "general.alignment")?;
-    w.write_all(&4u32.to_le_bytes())?;
-    w.write_all(&(ALIGN as u32).to_le_bytes())?;
+    write_gguf(&mut w, &layout(layers), layers)?;
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)
+}
+
+/// A GGUF of `tensors` filled with random valid blocks (the bench file's generator).
+fn write_gguf(
+    w: &mut impl Write,
+    tensors: &[(String, [u64; 2], GgmlType)],
+    layers: u64,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    head.write_all(b"GGUF")?;
+    head.write_all(&3u32.to_le_bytes())?;
+    head.write_all(&(tensors.len() as u64).to_le_bytes())?;
+    head.write_all(&3u64.to_le_bytes())?;
+    put_str(&mut head, "general.architecture")?;
+    head.write_all(&8u32.to_le_bytes())?;
+    put_str(&mut head, "llama")?;
+    put_str(&mut head, "llama.block_count")?;
+    head.write_all(&4u32.to_le_bytes())?;
+    head.write_all(&(layers as u32).to_le_bytes())?;
+    put_str(&mut head, "general.alignment")?;
+    head.write_all(&4u32.to_le_bytes())?;
+    head.write_all(&(ALIGN as u32).to_le_bytes())?;
     let mut offset = 0u64;
     let mut sizes = Vec::new();
-    for (name, [rows, cols], ty) in &tensors {
-        put_str(&mut w, name)?;
-        w.write_all(&2u32.to_le_bytes())?;
-        w.write_all(&cols.to_le_bytes())?;
-        w.write_all(&rows.to_le_bytes())?;
-        w.write_all(&ty.id().to_le_bytes())?;
-        w.write_all(&offset.to_le_bytes())?;
+    for (name, [rows, cols], ty) in tensors {
+        put_str(&mut head, name)?;
+        head.write_all(&2u32.to_le_bytes())?;
+        head.write_all(&cols.to_le_bytes())?;
+        head.write_all(&rows.to_le_bytes())?;
+        head.write_all(&ty.id().to_le_bytes())?;
+        head.write_all(&offset.to_le_bytes())?;
         let n = ty.bytes_for(rows * cols).expect("whole blocks");
         sizes.push(n);
         offset += n.div_ceil(ALIGN) * ALIGN;
     }
-    w.flush()?;
-    let mut pos = w.get_ref().metadata()?.len();
-    let pad = pos.div_ceil(ALIGN) * ALIGN - pos;
-    w.write_all(&vec![0u8; pad as usize])?;
-    pos += pad;
-    let _ = pos;
+    let pad = (head.len() as u64).div_ceil(ALIGN) * ALIGN - head.len() as u64;
+    head.resize(head.len() + pad as usize, 0);
+    w.write_all(&head)?;
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut buf = Vec::new();
     for ((_, _, ty), n) in tensors.iter().zip(&sizes) {
@@ -177,9 +189,7 @@ fn generate(path: &Path, layers: u64) -> std::io::Result<()> {
         let pad = n.div_ceil(ALIGN) * ALIGN - n;
         w.write_all(&vec![0u8; pad as usize])?;
     }
-    w.flush()?;
-    drop(w);
-    std::fs::rename(&tmp, path)
+    Ok(())
 }
 
 fn cache_dir() -> PathBuf {
@@ -206,9 +216,139 @@ fn time_runs(runs: usize, mut f: impl FnMut()) -> Duration {
     )
 }
 
+/// CPU time of the calling thread.
+#[cfg(unix)]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock, wall time stands in.
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+/// `QUANTDOC_SCAN_PER_TYPE=1`: the full-statistics scan of one tensor per type (random valid
+/// blocks, rows of 4096, `QUANTDOC_SCAN_PER_TYPE_VALUES` values, default 32 Mi) on one
+/// thread, timed by that thread's CPU clock: the machine is shared and noisy, and CPU time
+/// (min of `QUANTDOC_BENCH_RUNS`, default 7, after a warm-up) is what one core costs.
+/// `QUANTDOC_SCAN_TYPES` (comma-separated type names) restricts the types.
+/// Block types with a code-domain path are also run with `ScanOptions::from_codes` off.
+fn per_type() {
+    let values: u64 = std::env::var("QUANTDOC_SCAN_PER_TYPE_VALUES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32 << 20);
+    let runs: usize = std::env::var("QUANTDOC_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
+        .max(1);
+    let rows = (values / DIM).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    println!(
+        "one thread, {} values per type (rows of {DIM}), min of {runs} runs after a warm-up",
+        rows * DIM
+    );
+    println!(
+        "{:<16} {:>10} {:>16} {:>10} {:>12}",
+        "type", "CPU s", "G values/CPU-s", "wall s", "G values/s"
+    );
+    // `QUANTDOC_SCAN_TYPES=Q4_K,F16` times only these (e.g. under a profiler).
+    let only = std::env::var("QUANTDOC_SCAN_TYPES").ok();
+    for ty in [
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+        GgmlType::Q8_0,
+        GgmlType::F16,
+    ] {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|t| t == ty.name()))
+        {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        write_gguf(&mut bytes, &[("t.weight".to_string(), [rows, DIM], ty)], 1).unwrap();
+        let src = SliceSource::new(bytes);
+        let model = load(&[Input {
+            path: format!("{ty}.gguf"),
+            source: &src,
+        }])
+        .expect("load the generated tensor");
+        let n = model.parameter_count() as f64;
+        for (label, opts) in variants(ty) {
+            // `QUANTDOC_SCAN_DECODE=0` skips the decode-path rows (e.g. under a profiler).
+            if label == " (decode)" && std::env::var("QUANTDOC_SCAN_DECODE").is_ok_and(|v| v == "0")
+            {
+                continue;
+            }
+            let mut best_cpu = Duration::MAX;
+            let mut best_wall = Duration::MAX;
+            for run in 0..=runs {
+                let (cpu, wall) = pool.install(|| {
+                    let (c, w) = (thread_cpu(), Instant::now());
+                    let r =
+                        scan_model(&model, &[&src], &opts, &mut |_| {}, &AtomicBool::new(false))
+                            .unwrap();
+                    let d = (thread_cpu() - c, w.elapsed());
+                    assert!(r.tensors[0].stats.is_some(), "tensor scanned");
+                    std::hint::black_box(r);
+                    d
+                });
+                if run > 0 {
+                    best_cpu = best_cpu.min(cpu);
+                    best_wall = best_wall.min(wall);
+                }
+            }
+            println!(
+                "{:<16} {:>10.4} {:>16.3} {:>10.4} {:>12.3}",
+                format!("{ty}{label}"),
+                best_cpu.as_secs_f64(),
+                n / best_cpu.as_secs_f64() / 1e9,
+                best_wall.as_secs_f64(),
+                n / best_wall.as_secs_f64() / 1e9
+            );
+        }
+    }
+}
+
+/// Scan options to time for `ty`: the default, and the decode path where a code-domain
+/// path exists.
+fn variants(ty: GgmlType) -> Vec<(&'static str, ScanOptions)> {
+    let mut v = vec![("", ScanOptions::default())];
+    if quantdoc_core::stats::codes::supported(ty) {
+        v[0].0 = " (codes)";
+        v.push((
+            " (decode)",
+            ScanOptions {
+                from_codes: false,
+                ..ScanOptions::default()
+            },
+        ));
+    }
+    v
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: only run for real.
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if std::env::var("QUANTDOC_SCAN_PER_TYPE").is_ok_and(|v| v == "1") {
+        per_type();
         return;
     }
     let layers: u64 = std::env::var("QUANTDOC_SCAN_LAYERS")

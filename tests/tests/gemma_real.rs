@@ -110,3 +110,60 @@ fn gemma_scans_healthy_with_plausible_statistics() {
         "health findings on a healthy model: {findings:#?}"
     );
 }
+
+/// The code-domain statistics of Q4_K (`ScanOptions::from_codes`, the default) against
+/// decoding every value, on every tensor of a real model: counts, extremes, histogram, scale
+/// counts and hashes equal, moments and row RMS equal up to the decode path's f32 rounding.
+#[test]
+fn gemma_statistics_from_codes_equal_decoded_statistics() {
+    let Some(path) = gemma_or_skip("gemma_statistics_from_codes_equal_decoded_statistics") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let src = SliceSource::new(&bytes[..]);
+    let model = load(&[Input {
+        path: path.display().to_string(),
+        source: &src,
+    }])
+    .unwrap();
+    let scan_with = |from_codes| {
+        let opts = ScanOptions {
+            from_codes,
+            ..ScanOptions::default()
+        };
+        scan_model(&model, &[&src], &opts, &mut |_| {}, &AtomicBool::new(false)).unwrap()
+    };
+    let (codes, decoded) = (scan_with(true), scan_with(false));
+    let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * a.abs().max(b.abs());
+    let mut q4_k = 0;
+    for ((a, b), t) in codes
+        .tensors
+        .iter()
+        .zip(&decoded.tensors)
+        .zip(&model.tensors)
+    {
+        let (x, y) = (a.stats.as_ref().unwrap(), b.stats.as_ref().unwrap());
+        q4_k += (t.encoding.label() == "Q4_K") as usize;
+        let what = &t.name;
+        assert_eq!(
+            (x.elements, x.finite, x.nan, x.inf, x.zeros, x.min, x.max),
+            (y.elements, y.finite, y.nan, y.inf, y.zeros, y.min, y.max),
+            "{what}"
+        );
+        assert_eq!(x.histogram, y.histogram, "{what}");
+        assert_eq!(x.scales, y.scales, "{what}");
+        assert_eq!(x.content_hash, y.content_hash, "{what}");
+        let (std, mean) = (y.std.unwrap(), y.mean.unwrap());
+        assert!((x.mean.unwrap() - mean).abs() <= 1e-6 * std, "{what}: mean");
+        assert!(close(x.std.unwrap(), std, 1e-6), "{what}: std");
+        assert!(close(x.rms.unwrap(), y.rms.unwrap(), 1e-6), "{what}: rms");
+        let (r, s) = (x.rows.as_ref().unwrap(), y.rows.as_ref().unwrap());
+        for (u, v) in [(r.min, s.min), (r.median, s.median), (r.max, s.max)] {
+            assert!(
+                close(u as f64, v as f64, 1e-5),
+                "{what}: row rms {u} vs {v}"
+            );
+        }
+    }
+    assert!(q4_k >= 20, "only {q4_k} Q4_K tensors compared");
+}

@@ -56,7 +56,7 @@ pub fn q3k(b: &BlockQ3K) -> [f32; 16] {
 /// Q4_K/Q5_K packing of 8 six-bit scales and 8 six-bit mins in 12 bytes: bytes 0-3 hold
 /// scales 0-3 (and the top bits of scales 4-7), bytes 4-7 mins 0-3 (and the top bits of mins
 /// 4-7), bytes 8-11 the low nibbles of scales 4-7 (low half) and mins 4-7 (high half).
-#[inline]
+#[inline(always)]
 pub fn k_scale_min(scales: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     let mut sc = [0u8; 8];
     let mut mn = [0u8; 8];
@@ -69,7 +69,7 @@ pub fn k_scale_min(scales: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     (sc, mn)
 }
 
-#[inline]
+#[inline(always)]
 fn k_scales(d: [u8; 2], dmin: [u8; 2], packed: &[u8; 12]) -> Scales32 {
     let d = f16_le(d);
     let dmin = f16_le(dmin);

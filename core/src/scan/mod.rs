@@ -42,6 +42,11 @@ pub struct ScanOptions {
     pub max_row_samples: u64,
     /// `scan_model` reads (or borrows) about this many bytes of jobs per parallel wave.
     pub wave_bytes: u64,
+    /// Compute the statistics of block types that allow it (Q4_K: `stats::codes`) from
+    /// the quant codes instead of decoding every value. Off, every value is decoded then
+    /// measured: the reference the code path is tested against (same counts, min, max,
+    /// histogram; moments up to rounding).
+    pub from_codes: bool,
 }
 
 impl Default for ScanOptions {
@@ -52,6 +57,7 @@ impl Default for ScanOptions {
             buffer_elements: 4096,
             max_row_samples: 1 << 20,
             wave_bytes: 64 << 20,
+            from_codes: true,
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{ScanJob, ScanOptions};
 use crate::encoding::{self, DecodeError, Encoding, PartRange};
 use crate::ggml::types::GgmlType;
 use crate::model::{LogicalTensor, Model};
+use crate::stats::codes::{self, CodeCounts};
 use crate::stats::hash::HashAcc;
 use crate::stats::histogram::PairCounts;
 use crate::stats::rows::RowAcc;
@@ -46,6 +47,9 @@ struct Ctx<'a> {
     scale_type: Option<GgmlType>,
     hashable: bool,
     buffer: u64,
+    /// Block type whose statistics come from its codes (`stats::codes`) instead of decoded
+    /// values.
+    codes_type: Option<GgmlType>,
 }
 
 /// Statistics of one job from the bytes its `ranges` name (in the same order).
@@ -89,18 +93,30 @@ pub fn process(
         Encoding::Ggml { ggml_type } => Some(ggml_type),
         _ => None,
     };
+    let check_integers = !t.encoding.is_quantized();
+    // The code path works on whole blocks, one row at a time: rows (and so every chunk and
+    // segment boundary) must fall on block boundaries.
+    let codes_type = ggml_type.filter(|&ty| {
+        options.from_codes
+            && codes::supported(ty)
+            && !check_integers
+            && row_len >= MIN_SEGMENT
+            && row_len.is_multiple_of(ty.block_size())
+            && t.n_elements().is_multiple_of(row_len)
+    });
     let ctx = Ctx {
         t,
         job,
         inputs,
         fold: Fold {
             row_len,
-            check_integers: !t.encoding.is_quantized(),
+            check_integers,
         },
         row_stride: RowAcc::stride_for(rows, options.max_row_samples),
         scale_type: ggml_type.filter(|&ty| scales::has_scales(ty)),
         hashable: matches!(t.encoding, Encoding::Ggml { .. } | Encoding::Dense { .. }),
         buffer: (options.buffer_elements / granule).max(1) * granule,
+        codes_type,
     };
 
     let piece = (options.piece_elements / granule).max(1) * granule;
@@ -148,9 +164,15 @@ fn slice_of<'a>(job: &ScanJob, inputs: &[&'a [u8]], r: &PartRange) -> Option<&'a
 
 fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, PieceError> {
     let mut p = PartialStats::empty(start, ctx.row_stride, ctx.scale_type.is_some());
-    let mut buf = vec![0f32; ctx.buffer.min(count) as usize];
-    let mut bins = vec![0u8; buf.len()];
+    // The code path needs no decoded values nor bins.
+    let window = match ctx.codes_type {
+        Some(_) => 0,
+        None => ctx.buffer.min(count) as usize,
+    };
+    let mut buf = vec![0f32; window];
+    let mut bins = vec![0u8; window];
     let mut pairs = PairCounts::default();
+    let mut code_counts = CodeCounts::default();
     let mut slices: Vec<&[u8]> = Vec::with_capacity(ctx.job.ranges.len());
     let mut hash: Option<HashAcc> = None;
     let mut hash_ok = ctx.hashable;
@@ -163,8 +185,6 @@ fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, 
         for r in &sub {
             slices.push(slice_of(ctx.job, ctx.inputs, r).ok_or(PieceError::NotSliceable)?);
         }
-        let out = &mut buf[..c as usize];
-        encoding::decode(ctx.t, s, &slices, out)?;
         if let Some(i) = sub.iter().position(|r| r.part == 0) {
             let (r, bytes) = (&sub[i], slices[i]);
             if let (Some(ty), Some(acc)) = (ctx.scale_type, &mut p.scales) {
@@ -179,10 +199,18 @@ fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, 
                 hash_ok = hash.is_some();
             }
         }
-        add_values(&mut p, out, s, &ctx.fold, &mut bins, &mut pairs);
+        match ctx.codes_type {
+            Some(ty) => add_codes(&mut p, ty, slices[0], s, c, &ctx.fold, &mut code_counts),
+            None => {
+                let out = &mut buf[..c as usize];
+                encoding::decode(ctx.t, s, &slices, out)?;
+                add_values(&mut p, out, s, &ctx.fold, &mut bins, &mut pairs);
+            }
+        }
         s += c;
     }
     p.hist.add_pairs(&mut pairs);
+    code_counts.flush_into(&mut p.hist);
     p.end = end;
     p.hash = if hash_ok { hash } else { None };
     Ok(p)
@@ -205,6 +233,33 @@ fn process_whole(ctx: &Ctx<'_>) -> Result<PartialStats, DecodeError> {
     p.hist.add_pairs(&mut pairs);
     p.end = s;
     Ok(p)
+}
+
+/// Fold the values of elements `first..first + count` of a block type with a code path
+/// straight from their stored blocks `bytes` (`Ctx::codes_type` guarantees whole blocks and
+/// rows made of whole blocks).
+fn add_codes(
+    p: &mut PartialStats,
+    ty: GgmlType,
+    bytes: &[u8],
+    first: u64,
+    count: u64,
+    fold: &Fold,
+    counts: &mut CodeCounts,
+) {
+    let (bs, ts) = (ty.block_size() as usize, ty.type_size() as usize);
+    let count = count as usize;
+    let row_len = fold.row_len;
+    let mut i = 0usize;
+    while i < count {
+        let row = (first + i as u64) / row_len;
+        let seg_end = ((row + 1) * row_len - first).min(count as u64) as usize;
+        let blocks = &bytes[i / bs * ts..seg_end / bs * ts];
+        let m = codes::moments(ty, blocks, counts);
+        p.moments.merge(&m);
+        p.rows.add(row, m.sum_sq());
+        i = seg_end;
+    }
 }
 
 /// Fold decoded values `xs` (elements `first..`) into `p`. `bins` is scratch of at least

@@ -3,6 +3,9 @@
 
 use std::sync::atomic::AtomicBool;
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use super::testmodel::{values, Builder};
 use super::*;
 use crate::encoding::dequantize_tensor;
@@ -221,6 +224,97 @@ fn thread_count_does_not_change_results() {
     };
     // A fixed chunking merges in a fixed order: bit-identical, not just close.
     assert_eq!(run(1), run(4));
+}
+
+/// Q4_K tensors of random blocks (`stats::codes` tests' generator: ordinary scales, NaN and
+/// Inf `d`/`dmin`, zero and subnormal scales, blocks whose values round in f32), in rows of
+/// one, two and four blocks.
+fn q4_k_model() -> (Model, Vec<u8>) {
+    let mut rng = crate::stats::testrng::Rng::new(0x0004_4b00);
+    let mut b = Builder::default();
+    for (name, rows, cols) in [("a", 24u64, 256u64), ("b", 13, 512), ("c", 5, 1024)] {
+        let blocks = (rows * cols / 256) as usize;
+        let data = crate::stats::codes::tests::random_blocks(&mut rng, blocks);
+        b = b.raw(name, vec![rows, cols], GgmlType::Q4_K, &data);
+    }
+    // Ordinary blocks only: no NaN, so the moments are compared too.
+    let mut data = Vec::new();
+    for _ in 0..40 {
+        let mut blk = rng.bytes(144);
+        for at in [0, 2] {
+            let h = (10u16 + rng.below(3) as u16) << 10 | (rng.next() as u16 & 0x83ff);
+            blk[at..at + 2].copy_from_slice(&h.to_le_bytes());
+        }
+        data.extend(blk);
+    }
+    b = b.raw("d", vec![20, 512], GgmlType::Q4_K, &data);
+    b.build()
+}
+
+#[test]
+fn q4_k_statistics_from_codes_equal_decoded_statistics() {
+    let (model, bytes) = q4_k_model();
+    for (i, opts) in [
+        ScanOptions::default(),
+        ScanOptions {
+            job_elements: 1024,
+            piece_elements: 512,
+            buffer_elements: 256,
+            ..Default::default()
+        },
+        ScanOptions {
+            job_elements: 3000,
+            piece_elements: 1500,
+            buffer_elements: 700,
+            ..Default::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let codes = scan(
+            &model,
+            &bytes,
+            &ScanOptions {
+                from_codes: true,
+                ..opts.clone()
+            },
+        );
+        let decoded = scan(
+            &model,
+            &bytes,
+            &ScanOptions {
+                from_codes: false,
+                ..opts
+            },
+        );
+        for (a, b) in codes.tensors.iter().zip(&decoded.tensors) {
+            let (sa, sb) = (a.stats.as_ref().unwrap(), b.stats.as_ref().unwrap());
+            assert_same(sa, sb, &format!("options {i}, {}", a.name));
+            assert_eq!(sa.zero_fraction, sb.zero_fraction, "{}", a.name);
+        }
+    }
+    let r = scan(&model, &bytes, &ScanOptions::default());
+    let (a, d) = (r.get("a").unwrap(), r.get("d").unwrap());
+    assert!(
+        a.nan > 0 && a.inf > 0,
+        "the random blocks include non-finite scales"
+    );
+    assert!(a.scales.as_ref().unwrap().nan > 0);
+    assert_eq!((d.nan, d.inf, d.finite), (0, 0, 20 * 512));
+    // The ordinary tensor against a direct computation from the decoded values.
+    let (xs, mean, std, _) = direct(&model, &bytes, "d");
+    assert_eq!(d.zeros, xs.iter().filter(|&&x| x == 0.0).count() as u64);
+    assert!(
+        (d.mean.unwrap() - mean).abs() <= 1e-9 * std,
+        "{} vs {mean}",
+        d.mean.unwrap()
+    );
+    assert!(
+        close(d.std.unwrap(), std, 1e-9),
+        "{} vs {std}",
+        d.std.unwrap()
+    );
 }
 
 #[test]

@@ -65,7 +65,8 @@ impl HistogramAcc {
         self.add_bins(&bins);
     }
 
-    /// Count precomputed bins (as `bin_of` gives them).
+    /// Count precomputed bins (as `bin_of` gives them; anything above `DISCARD` is
+    /// discarded).
     pub fn add_bins(&mut self, bins: &[u8]) {
         // Four interleaved tables so consecutive increments of the same bin do not wait on
         // each other (a store-to-load dependency otherwise serializes the loop); u32 counts
@@ -75,13 +76,13 @@ impl HistogramAcc {
             let quads = big.chunks_exact(4);
             let tail = quads.remainder();
             for q in quads {
-                t[0][q[0] as usize] += 1;
-                t[1][q[1] as usize] += 1;
-                t[2][q[2] as usize] += 1;
-                t[3][q[3] as usize] += 1;
+                t[0][q[0].min(DISCARD) as usize] += 1;
+                t[1][q[1].min(DISCARD) as usize] += 1;
+                t[2][q[2].min(DISCARD) as usize] += 1;
+                t[3][q[3].min(DISCARD) as usize] += 1;
             }
             for &b in tail {
-                t[0][b as usize] += 1;
+                t[0][b.min(DISCARD) as usize] += 1;
             }
             for (i, c) in self.counts.iter_mut().enumerate() {
                 *c += (t[0][i] + t[1][i] + t[2][i] + t[3][i]) as u64;
@@ -118,8 +119,13 @@ const PAIR_FLUSH: u32 = u16::MAX as u32;
 /// Counts of bin pairs: one table increment per two values, which halves the cost of the
 /// scatter that dominates a histogram (the pair's order is irrelevant: both halves go to
 /// their own bins on flush). Two tables of u16 (17 KB) stay in L1 next to the value buffer.
+///
+/// The pair indexes (`first * 65 + second`) of a whole buffer are built first with SIMD
+/// (`pair_indexes`) into a scratch array, then the scatter loop reads one u16 per increment.
 pub struct PairCounts {
     tables: Vec<u16>,
+    /// Pair indexes of the bins being counted (scratch, reused).
+    idx: Vec<u16>,
     /// Pairs counted per table since the last flush.
     pending: u32,
 }
@@ -128,16 +134,25 @@ impl Default for PairCounts {
     fn default() -> Self {
         PairCounts {
             tables: vec![0; 2 * SIDE * SIDE],
+            idx: Vec::new(),
             pending: 0,
         }
     }
 }
 
 impl PairCounts {
-    /// Count precomputed bins (as `bin_of` gives them); an odd last bin goes to `single`.
+    /// Count precomputed bins (as `bin_of` gives them; anything above `DISCARD` is
+    /// discarded); the last `len % 4` bins go to `single`.
     pub fn add_bins(&mut self, bins: &[u8], single: &mut HistogramAcc) {
+        let whole = bins.len() & !3;
+        let (body, tail) = bins.split_at(whole);
+        if self.idx.len() < whole / 2 {
+            self.idx.resize(whole / 2, 0);
+        }
+        let idx = &mut self.idx[..whole / 2];
+        pair_indexes(body, idx);
         let (t0, t1) = self.tables.split_at_mut(SIDE * SIDE);
-        let mut rest = bins;
+        let mut rest: &[u16] = idx;
         while !rest.is_empty() {
             let room = (PAIR_FLUSH - self.pending) as usize;
             if room == 0 {
@@ -145,39 +160,47 @@ impl PairCounts {
                 self.pending = 0;
                 continue;
             }
-            let take = rest.len().min(room * 4) & !3;
+            // Pairs alternate between the tables: 2 * room pairs fill both.
+            let take = rest.len().min(2 * room);
             let (now, later) = rest.split_at(take);
-            for q in now.chunks_exact(4) {
-                t0[q[0] as usize * SIDE + q[1] as usize] += 1;
-                t1[q[2] as usize * SIDE + q[3] as usize] += 1;
-            }
-            self.pending += (take / 4) as u32;
-            if later.len() < 4 {
-                for &b in later {
-                    if (b as usize) < BINS {
-                        single.counts[b as usize] += 1;
-                    }
+            assert!(t0.len() >= SIDE * SIDE && t1.len() >= SIDE * SIDE);
+            for p in now.chunks_exact(2) {
+                // SAFETY: `pair_indexes` clamps bins to DISCARD, so every index is at most
+                // DISCARD * SIDE + DISCARD < SIDE * SIDE, the tables' length (asserted).
+                unsafe {
+                    *t0.get_unchecked_mut(p[0] as usize) += 1;
+                    *t1.get_unchecked_mut(p[1] as usize) += 1;
                 }
-                break;
             }
+            self.pending += (take / 2) as u32;
             rest = later;
+        }
+        for &b in tail {
+            if (b as usize) < BINS {
+                single.counts[b as usize] += 1;
+            }
         }
     }
 
+    /// Add every pair to both of its bins and clear the tables: row sums give the first
+    /// halves, column sums the second (no division by the side length).
     fn flush_tables(t0: &mut [u16], t1: &mut [u16], counts: &mut [u64; BINS]) {
+        let mut cols = [0u32; SIDE];
         for t in [t0, t1] {
-            for (i, c) in t.iter_mut().enumerate() {
-                if *c != 0 {
-                    let (a, b) = (i / SIDE, i % SIDE);
-                    if a < BINS {
-                        counts[a] += *c as u64;
-                    }
-                    if b < BINS {
-                        counts[b] += *c as u64;
-                    }
-                    *c = 0;
+            for (a, row) in t.chunks_exact(SIDE).enumerate() {
+                let mut sum = 0u32;
+                for (c, &v) in cols.iter_mut().zip(row) {
+                    *c += v as u32;
+                    sum += v as u32;
+                }
+                if a < BINS {
+                    counts[a] += sum as u64;
                 }
             }
+            t.fill(0);
+        }
+        for (c, &v) in counts.iter_mut().zip(&cols) {
+            *c += v as u64;
         }
     }
 
@@ -188,9 +211,141 @@ impl PairCounts {
     }
 }
 
+/// `idx[k] = bins[2k] * 65 + bins[2k + 1]` (SIDE = 65), bins above `DISCARD` taken as
+/// `DISCARD`: every index is below SIDE * SIDE.
+pub(crate) fn pair_indexes(bins: &[u8], idx: &mut [u16]) {
+    debug_assert_eq!(bins.len(), 2 * idx.len());
+    #[cfg(target_arch = "x86_64")]
+    if super::x86_fast() {
+        // SAFETY: AVX2 is present (checked at run time).
+        unsafe { x86::pair_indexes(bins, idx) };
+        return;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm::pair_indexes(bins, idx);
+        return;
+    }
+    #[allow(unreachable_code)]
+    pair_indexes_scalar(bins, idx)
+}
+
+/// The reference for `pair_indexes`.
+pub(crate) fn pair_indexes_scalar(bins: &[u8], idx: &mut [u16]) {
+    for (o, p) in idx.iter_mut().zip(bins.chunks_exact(2)) {
+        *o = p[0].min(DISCARD) as u16 * SIDE as u16 + p[1].min(DISCARD) as u16;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// 32 bins at a time: `pmaddubsw` of the bins (unsigned) with (65, 1) byte pairs gives
+    /// `first * 65 + second` in each 16-bit lane (at most 64 * 65 + 64: no saturation).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn pair_indexes(bins: &[u8], idx: &mut [u16]) {
+        let n = idx.len().min(bins.len() / 2);
+        let w = _mm256_set1_epi16(0x0141); // bytes (65, 1)
+        let discard = _mm256_set1_epi8(super::DISCARD as i8);
+        let mut k = 0;
+        while k + 16 <= n {
+            let b = _mm256_loadu_si256(bins.as_ptr().add(2 * k).cast());
+            let p = _mm256_maddubs_epi16(_mm256_min_epu8(b, discard), w);
+            _mm256_storeu_si256(idx.as_mut_ptr().add(k).cast(), p);
+            k += 16;
+        }
+        super::pair_indexes_scalar(&bins[2 * k..2 * n], &mut idx[k..n]);
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use std::arch::wasm32::*;
+
+    /// 16 bins at a time: each 16-bit lane holds a pair (first in the low byte).
+    pub(super) fn pair_indexes(bins: &[u8], idx: &mut [u16]) {
+        let n = idx.len().min(bins.len() / 2);
+        let (low, side) = (u16x8_splat(0xff), u16x8_splat(super::SIDE as u16));
+        let discard = u8x16_splat(super::DISCARD);
+        let mut k = 0;
+        while k + 8 <= n {
+            // SAFETY: 16 bytes at 2k and 8 u16 at k are in bounds (k + 8 <= n).
+            unsafe {
+                let b = u8x16_min(v128_load(bins.as_ptr().add(2 * k).cast()), discard);
+                let p = i16x8_add(i16x8_mul(v128_and(b, low), side), u16x8_shr(b, 8));
+                v128_store(idx.as_mut_ptr().add(k).cast(), p);
+            }
+            k += 8;
+        }
+        super::pair_indexes_scalar(&bins[2 * k..2 * n], &mut idx[k..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::testrng::Rng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Random bins: mostly a few neighbouring octaves, as real tensors have, plus the
+    /// extremes (0, 63) and the discard bin.
+    fn random_bins(rng: &mut Rng, n: usize) -> Vec<u8> {
+        let centre = 20 + rng.below(30) as u8;
+        (0..n)
+            .map(|_| match rng.below(16) {
+                0 => DISCARD,
+                1 => 0,
+                2 => BINS as u8 - 1,
+                3 => rng.below(SIDE) as u8,
+                4 if rng.below(8) == 0 => rng.next() as u8,
+                _ => centre + rng.below(5) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simd_pair_indexes_match_the_reference() {
+        let mut rng = Rng::new(0x5eed);
+        for case in 0..300 {
+            let n = if case < 70 { case } else { rng.below(5000) };
+            let bins = random_bins(&mut rng, 2 * n);
+            let mut fast = vec![0xdead; n];
+            let mut slow = vec![0xbeef; n];
+            pair_indexes(&bins, &mut fast);
+            pair_indexes_scalar(&bins, &mut slow);
+            assert_eq!(fast, slow, "case {case}, {n} pairs");
+        }
+        // Every pair of bins, the largest index included.
+        let all: Vec<u8> = (0..SIDE as u8)
+            .flat_map(|a| (0..SIDE as u8).flat_map(move |b| [a, b]))
+            .collect();
+        let mut idx = vec![0u16; all.len() / 2];
+        pair_indexes(&all, &mut idx);
+        assert!(idx.iter().enumerate().all(|(i, &v)| v as usize == i));
+    }
+
+    #[test]
+    fn random_pair_counts_equal_single_counts() {
+        let mut rng = Rng::new(42);
+        for case in 0..40 {
+            let n = rng.below(20_000);
+            let bins = random_bins(&mut rng, n);
+            let mut single = HistogramAcc::default();
+            single.add_bins(&bins);
+            let mut paired = HistogramAcc::default();
+            let mut pairs = PairCounts::default();
+            let mut rest = &bins[..];
+            while !rest.is_empty() {
+                let (now, later) = rest.split_at(rng.below(rest.len() + 1));
+                pairs.add_bins(now, &mut paired);
+                rest = later;
+            }
+            paired.add_pairs(&mut pairs);
+            assert_eq!(single, paired, "case {case}");
+        }
+    }
 
     #[test]
     fn bins_follow_octaves() {
@@ -240,6 +395,14 @@ mod tests {
         paired.add_pairs(&mut pairs);
         assert_eq!(single, paired);
         assert_eq!(single.counts.iter().sum::<u64>(), 200_001);
+        // One bin only, far more pairs than a u16 entry holds: flushes in the middle.
+        let same = vec![41u8; 4 * 70_000 + 3];
+        let (mut a, mut b) = (HistogramAcc::default(), HistogramAcc::default());
+        a.add_bins(&same);
+        pairs.add_bins(&same, &mut b);
+        b.add_pairs(&mut pairs);
+        assert_eq!(a, b);
+        assert_eq!(b.counts[41], same.len() as u64);
     }
 
     #[test]
@@ -254,5 +417,26 @@ mod tests {
             parts.merge(&p);
         }
         assert_eq!(whole, parts);
+    }
+
+    /// The AVX2 pair indexes against the reference on proptest's inputs (natively; the
+    /// fixed-seed test above also runs on wasm32).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn pair_indexes_match_the_reference(
+                pairs in proptest::collection::vec((any::<u8>(), 0..=DISCARD), 0..300)
+            ) {
+                let bins: Vec<u8> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+                let (mut fast, mut slow) = (vec![0u16; pairs.len()], vec![1u16; pairs.len()]);
+                pair_indexes(&bins, &mut fast);
+                pair_indexes_scalar(&bins, &mut slow);
+                prop_assert_eq!(fast, slow);
+            }
+        }
     }
 }

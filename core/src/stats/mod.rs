@@ -5,11 +5,14 @@
 //! scanned with any chunking or thread count gives the same counts and nearly the same
 //! floats. A scan with a fixed chunking merges in a fixed order and is bit-reproducible.
 
+pub mod codes;
 pub mod hash;
 pub mod histogram;
 pub mod moments;
 pub mod rows;
 pub mod scales;
+#[cfg(test)]
+pub(crate) mod testrng;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +25,26 @@ use hash::HashAcc;
 use histogram::HistogramAcc;
 use rows::RowAcc;
 use scales::ScaleAcc;
+
+/// AVX2, FMA and POPCNT, checked once: the x86 fast paths of the statistics need them (every
+/// AVX2 CPU has the other two).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn x86_fast() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0 = unknown, 1 = no, 2 = yes: the feature probe is cheap but not free.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => {
+            let yes = std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+                && std::is_x86_feature_detected!("popcnt");
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
 
 /// Statistics of one contiguous element range of one tensor, ready to merge with the range
 /// that follows it.

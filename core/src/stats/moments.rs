@@ -6,9 +6,13 @@
 //! the slice's mean (the mean of its first values), so squares stay small and nothing
 //! cancels catastrophically; lanes are flushed to f64 every `FLUSH` values.
 //!
-//! x86_64 with AVX2 takes a fused single pass (intrinsics) for slices without NaN/Inf; every
-//! other case, and every other target, takes the portable path, which is also the oracle
-//! the fast path is tested against.
+//! x86_64 with AVX2 (run-time check) and wasm32 with simd128 (compile time) take a fused
+//! single pass (intrinsics) for slices without NaN/Inf: eight f32 lanes of shifted sums
+//! flushed to f64 every `FLUSH` values, min, max, zero and non-integer counts, and the bin
+//! of every value, in one read of the slice. Both share the scalar fold of the last values
+//! (`finish_fused`). Every other case, and every other target, takes the portable path,
+//! which is also the oracle the fast paths are tested against: counts, min, max and bins
+//! exactly, mean and m2 up to rounding.
 
 use super::histogram::bin_of;
 
@@ -92,20 +96,22 @@ impl Moments {
     pub fn scan(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Moments {
         let bins = &mut bins[..xs.len()];
         #[cfg(target_arch = "x86_64")]
-        {
-            if avx2_available() {
-                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-                if let Some(m) = unsafe { x86::fused(xs, check_integers, bins) } {
-                    return m;
-                }
+        if super::x86_fast() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            if let Some(m) = unsafe { x86::fused(xs, check_integers, bins) } {
+                return m;
             }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(m) = wasm::fused(xs, check_integers, bins) {
+            return m;
         }
         portable(xs, check_integers, bins)
     }
 }
 
 /// Shift for the deviation sums: the mean of the first finite values, near the slice mean.
-fn shift(xs: &[f32]) -> f32 {
+pub(super) fn shift(xs: &[f32]) -> f32 {
     let head = xs.iter().take(LANES).filter(|x| x.is_finite());
     let (s, k) = head.fold((0f32, 0u32), |(s, k), &x| (s + x, k + 1));
     if k == 0 {
@@ -116,29 +122,13 @@ fn shift(xs: &[f32]) -> f32 {
 }
 
 /// Finish moments from deviation sums around `c`.
-fn from_sums(m: &mut Moments, c: f32, t1: f64, t2: f64) {
+pub(super) fn from_sums(m: &mut Moments, c: f32, t1: f64, t2: f64) {
     if m.n == 0 {
         return;
     }
     let n = m.n as f64;
     m.mean = c as f64 + t1 / n;
     m.m2 = (t2 - t1 * t1 / n).max(0.0);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx2_available() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0 = unknown, 1 = no, 2 = yes: the feature probe is cheap but not free.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
-        2 => true,
-        1 => false,
-        _ => {
-            let yes = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
-    }
 }
 
 /// The reference path: any target, any values.
@@ -177,11 +167,72 @@ fn portable(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Moments {
     m
 }
 
+/// What a fused SIMD pass gathered over `xs[..body]`, in lanes.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+struct FusedLanes {
+    min: [f32; LANES],
+    max: [f32; LANES],
+    zeros: [u32; LANES],
+    non_integer: [u32; LANES],
+}
+
+/// The end of a fused pass, shared by the SIMD paths: fold the lanes gathered over
+/// `xs[..body]` (their shifted sums already in `t1`, `t2`), then the values after `body` one
+/// by one (bins included), and finish the moments. None when a tail value is NaN or Inf.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish_fused(
+    xs: &[f32],
+    bins: &mut [u8],
+    body: usize,
+    c: f32,
+    check_integers: bool,
+    lanes: &FusedLanes,
+    mut t1: f64,
+    mut t2: f64,
+) -> Option<Moments> {
+    let mut m = Moments {
+        n: body as u64,
+        min: lanes.min.iter().copied().fold(f32::INFINITY, f32::min),
+        max: lanes.max.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        zeros: lanes.zeros.iter().map(|&v| v as u64).sum(),
+        non_integer: if check_integers {
+            lanes.non_integer.iter().map(|&v| v as u64).sum()
+        } else {
+            body as u64
+        },
+        ..Moments::default()
+    };
+    for (j, &x) in xs[body..].iter().enumerate() {
+        if !x.is_finite() {
+            return None;
+        }
+        bins[body + j] = bin_of(x);
+        m.n += 1;
+        m.min = m.min.min(x);
+        m.max = m.max.max(x);
+        m.zeros += (x == 0.0) as u64;
+        m.non_integer += (!check_integers || x != x.trunc()) as u64;
+        let d = (x - c) as f64;
+        t1 += d;
+        t2 += d * d;
+    }
+    from_sums(&mut m, c, t1, t2);
+    Some(m)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{from_sums, shift, Moments, FLUSH};
+    use super::{finish_fused, shift, FusedLanes, Moments, FLUSH};
 
     /// One pass over `xs` with AVX2: None when the slice holds a NaN or Inf (the portable
     /// path then counts them).
@@ -191,110 +242,366 @@ mod x86 {
         check_integers: bool,
         bins: &mut [u8],
     ) -> Option<Moments> {
+        if check_integers {
+            fused_body::<true>(xs, bins)
+        } else {
+            fused_body::<false>(xs, bins)
+        }
+    }
+
+    /// Groups of 32 values as four vectors. Within a group, min, max and the shifted sum are
+    /// reduced as a tree before they meet their accumulator, and the sum of squares goes to
+    /// two accumulators: no dependency chain is longer than two operations per group.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fused_body<const CHECK: bool>(xs: &[f32], bins: &mut [u8]) -> Option<Moments> {
         const GROUP: usize = 32;
         let body = xs.len() / GROUP * GROUP;
         let c = shift(xs);
         let vc = _mm256_set1_ps(c);
         let zero = _mm256_setzero_ps();
-        let exp_mask = _mm256_set1_epi32(0xff);
         let exp_bias = _mm256_set1_epi8(super::super::histogram::EXP_BIAS as i8);
         let top_bin = _mm256_set1_epi8(super::super::histogram::BINS as i8 - 1);
-        let izero = _mm256_setzero_si256();
-        let mut bad = _mm256_setzero_si256();
+        let mut emax = _mm256_setzero_si256();
         let mut vmin = _mm256_set1_ps(f32::INFINITY);
         let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
         let mut zeros = _mm256_setzero_si256();
         let mut nonint = _mm256_setzero_si256();
-        let (mut t1, mut t2) = (0f64, 0f64);
+        let (mut t1, mut t2) = (_mm256_setzero_pd(), _mm256_setzero_pd());
         let p = xs.as_ptr();
         let bp = bins.as_mut_ptr();
         let mut i = 0;
         while i < body {
             let flush_end = (i + FLUSH).min(body);
             let mut s1 = _mm256_setzero_ps();
-            let mut s2 = _mm256_setzero_ps();
+            let mut s2 = [_mm256_setzero_ps(); 2];
             while i < flush_end {
-                let mut idx = [izero; 4];
-                for (k, slot) in idx.iter_mut().enumerate() {
-                    let x = _mm256_loadu_ps(p.add(i + 8 * k));
-                    let e =
-                        _mm256_and_si256(_mm256_srli_epi32::<23>(_mm256_castps_si256(x)), exp_mask);
-                    // An all-ones exponent is NaN or +-Inf.
-                    bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, exp_mask));
-                    vmin = _mm256_min_ps(vmin, x);
-                    vmax = _mm256_max_ps(vmax, x);
-                    let d = _mm256_sub_ps(x, vc);
-                    s1 = _mm256_add_ps(s1, d);
-                    s2 = _mm256_fmadd_ps(d, d, s2);
-                    let z = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero));
+                let x: [__m256; 4] = std::array::from_fn(|k| _mm256_loadu_ps(p.add(i + 8 * k)));
+                // Biased exponents: (bits << 1) >> 24.
+                let e: [__m256i; 4] = std::array::from_fn(|k| {
+                    _mm256_srli_epi32::<24>(_mm256_slli_epi32::<1>(_mm256_castps_si256(x[k])))
+                });
+                vmin = _mm256_min_ps(
+                    vmin,
+                    _mm256_min_ps(_mm256_min_ps(x[0], x[1]), _mm256_min_ps(x[2], x[3])),
+                );
+                vmax = _mm256_max_ps(
+                    vmax,
+                    _mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])),
+                );
+                let d: [__m256; 4] = std::array::from_fn(|k| _mm256_sub_ps(x[k], vc));
+                s1 = _mm256_add_ps(
+                    s1,
+                    _mm256_add_ps(_mm256_add_ps(d[0], d[1]), _mm256_add_ps(d[2], d[3])),
+                );
+                s2[0] = _mm256_fmadd_ps(d[0], d[0], s2[0]);
+                s2[1] = _mm256_fmadd_ps(d[1], d[1], s2[1]);
+                s2[0] = _mm256_fmadd_ps(d[2], d[2], s2[0]);
+                s2[1] = _mm256_fmadd_ps(d[3], d[3], s2[1]);
+                for xk in x {
+                    let z = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(xk, zero));
                     zeros = _mm256_sub_epi32(zeros, z);
-                    if check_integers {
-                        let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
-                        let ni = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NEQ_UQ>(x, r));
+                    if CHECK {
+                        let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(xk);
+                        let ni = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NEQ_UQ>(xk, r));
                         nonint = _mm256_sub_epi32(nonint, ni);
                     }
-                    *slot = e;
                 }
                 // Biased exponents are 0..=255, so packing them to bytes is exact; the bin is
-                // then a saturating subtract and a clamp on 32 bytes at once. The lane order
-                // changes, which a histogram does not care about.
-                let ab = _mm256_packs_epi32(idx[0], idx[1]);
-                let cd = _mm256_packs_epi32(idx[2], idx[3]);
+                // then a saturating subtract and a clamp on 32 bytes at once, and an all-ones
+                // exponent (NaN or +-Inf) shows as a byte of 255 in the running max. The lane
+                // order changes, which a histogram does not care about.
+                let ab = _mm256_packs_epi32(e[0], e[1]);
+                let cd = _mm256_packs_epi32(e[2], e[3]);
                 let e8 = _mm256_packus_epi16(ab, cd);
+                emax = _mm256_max_epu8(emax, e8);
                 let bins8 = _mm256_min_epu8(_mm256_subs_epu8(e8, exp_bias), top_bin);
                 _mm256_storeu_si256(bp.add(i) as *mut __m256i, bins8);
                 i += GROUP;
             }
-            t1 += hsum_f64(s1);
-            t2 += hsum_f64(s2);
+            t1 = _mm256_add_pd(t1, widen_sum(s1));
+            t2 = _mm256_add_pd(t2, widen_sum(_mm256_add_ps(s2[0], s2[1])));
         }
+        let bad = _mm256_cmpeq_epi8(emax, _mm256_set1_epi8(-1));
         if _mm256_movemask_epi8(bad) != 0 {
             return None;
         }
-        let mut m = Moments::default();
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), vmin);
-        m.min = lanes.iter().copied().fold(f32::INFINITY, f32::min);
-        _mm256_storeu_ps(lanes.as_mut_ptr(), vmax);
-        m.max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut ints = [0u32; 8];
-        _mm256_storeu_si256(ints.as_mut_ptr() as *mut __m256i, zeros);
-        m.zeros = ints.iter().map(|&v| v as u64).sum();
-        _mm256_storeu_si256(ints.as_mut_ptr() as *mut __m256i, nonint);
-        m.non_integer = ints.iter().map(|&v| v as u64).sum();
-        m.n = body as u64;
-        if !check_integers {
-            m.non_integer = body as u64;
-        }
-        for (j, &x) in xs[body..].iter().enumerate() {
-            if !x.is_finite() {
-                return None;
-            }
-            bins[body + j] = super::bin_of(x);
-            m.n += 1;
-            m.min = m.min.min(x);
-            m.max = m.max.max(x);
-            m.zeros += (x == 0.0) as u64;
-            m.non_integer += (!check_integers || x != x.trunc()) as u64;
-            let d = (x - c) as f64;
-            t1 += d;
-            t2 += d * d;
-        }
-        from_sums(&mut m, c, t1, t2);
-        Some(m)
+        let mut lanes = FusedLanes {
+            min: [0.0; 8],
+            max: [0.0; 8],
+            zeros: [0; 8],
+            non_integer: [0; 8],
+        };
+        _mm256_storeu_ps(lanes.min.as_mut_ptr(), vmin);
+        _mm256_storeu_ps(lanes.max.as_mut_ptr(), vmax);
+        _mm256_storeu_si256(lanes.zeros.as_mut_ptr().cast(), zeros);
+        _mm256_storeu_si256(lanes.non_integer.as_mut_ptr().cast(), nonint);
+        finish_fused(xs, bins, body, c, CHECK, &lanes, hsum_pd(t1), hsum_pd(t2))
+    }
+
+    /// The 8 f32 lanes of `v` as f64, added in pairs: lanes l and l + 4 share an f64 lane.
+    #[inline(always)]
+    unsafe fn widen_sum(v: __m256) -> __m256d {
+        _mm256_add_pd(
+            _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+        )
     }
 
     #[inline(always)]
-    unsafe fn hsum_f64(v: __m256) -> f64 {
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-        lanes.iter().map(|&x| x as f64).sum()
+    unsafe fn hsum_pd(v: __m256d) -> f64 {
+        let mut lanes = [0f64; 4];
+        _mm256_storeu_pd(lanes.as_mut_ptr(), v);
+        (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use std::arch::wasm32::*;
+
+    use super::super::histogram::{BINS, EXP_BIAS};
+    use super::{finish_fused, shift, FusedLanes, Moments, FLUSH};
+
+    /// The simd128 twin of the AVX2 pass: groups of 16 values as four f32x4, the shifted
+    /// sums in two accumulators (lanes 0-3 and 4-7, like one AVX register), flushed to f64
+    /// every `FLUSH` values. None when the slice holds a NaN or Inf.
+    pub(super) fn fused(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Option<Moments> {
+        const GROUP: usize = 16;
+        let body = xs.len() / GROUP * GROUP;
+        let c = shift(xs);
+        let vc = f32x4_splat(c);
+        let zero = f32x4_splat(0.0);
+        let exp_mask = u32x4_splat(0xff);
+        let exp_bias = u8x16_splat(EXP_BIAS as u8);
+        let top_bin = u8x16_splat(BINS as u8 - 1);
+        let mut bad = u32x4_splat(0);
+        let mut vmin = [f32x4_splat(f32::INFINITY); 2];
+        let mut vmax = [f32x4_splat(f32::NEG_INFINITY); 2];
+        let mut zeros = [u32x4_splat(0); 2];
+        let mut nonint = [u32x4_splat(0); 2];
+        let (mut t1, mut t2) = (0f64, 0f64);
+        let p = xs.as_ptr();
+        let bp = bins.as_mut_ptr();
+        let mut i = 0;
+        while i < body {
+            let flush_end = (i + FLUSH).min(body);
+            let mut s1 = [f32x4_splat(0.0); 2];
+            let mut s2 = [f32x4_splat(0.0); 2];
+            while i < flush_end {
+                let mut e = [u32x4_splat(0); 4];
+                for (k, slot) in e.iter_mut().enumerate() {
+                    let h = k % 2;
+                    // SAFETY: i + 16 <= body <= xs.len().
+                    let x = unsafe { v128_load(p.add(i + 4 * k).cast()) };
+                    let ek = v128_and(u32x4_shr(x, 23), exp_mask);
+                    // An all-ones exponent is NaN or +-Inf.
+                    bad = v128_or(bad, i32x4_eq(ek, exp_mask));
+                    vmin[h] = f32x4_pmin(vmin[h], x);
+                    vmax[h] = f32x4_pmax(vmax[h], x);
+                    let d = f32x4_sub(x, vc);
+                    s1[h] = f32x4_add(s1[h], d);
+                    s2[h] = f32x4_add(s2[h], f32x4_mul(d, d));
+                    zeros[h] = i32x4_sub(zeros[h], f32x4_eq(x, zero));
+                    if check_integers {
+                        nonint[h] = i32x4_sub(nonint[h], f32x4_ne(x, f32x4_trunc(x)));
+                    }
+                    *slot = ek;
+                }
+                // Biased exponents are 0..=255: narrowing to bytes is exact and keeps order.
+                let e8 = u8x16_narrow_i16x8(
+                    u16x8_narrow_i32x4(e[0], e[1]),
+                    u16x8_narrow_i32x4(e[2], e[3]),
+                );
+                let b = u8x16_min(u8x16_sub_sat(e8, exp_bias), top_bin);
+                // SAFETY: i + 16 <= body <= bins.len().
+                unsafe { v128_store(bp.add(i).cast(), b) };
+                i += GROUP;
+            }
+            for v in s1 {
+                t1 += hsum_f64(v);
+            }
+            for v in s2 {
+                t2 += hsum_f64(v);
+            }
+        }
+        if v128_any_true(bad) {
+            return None;
+        }
+        let mut lanes = FusedLanes {
+            min: [0.0; 8],
+            max: [0.0; 8],
+            zeros: [0; 8],
+            non_integer: [0; 8],
+        };
+        for h in 0..2 {
+            for l in 0..4 {
+                lanes.min[4 * h + l] = lane_f32(vmin[h], l);
+                lanes.max[4 * h + l] = lane_f32(vmax[h], l);
+                lanes.zeros[4 * h + l] = lane_u32(zeros[h], l);
+                lanes.non_integer[4 * h + l] = lane_u32(nonint[h], l);
+            }
+        }
+        finish_fused(xs, bins, body, c, check_integers, &lanes, t1, t2)
+    }
+
+    #[inline(always)]
+    fn lane_f32(v: v128, l: usize) -> f32 {
+        match l {
+            0 => f32x4_extract_lane::<0>(v),
+            1 => f32x4_extract_lane::<1>(v),
+            2 => f32x4_extract_lane::<2>(v),
+            _ => f32x4_extract_lane::<3>(v),
+        }
+    }
+
+    #[inline(always)]
+    fn lane_u32(v: v128, l: usize) -> u32 {
+        match l {
+            0 => u32x4_extract_lane::<0>(v),
+            1 => u32x4_extract_lane::<1>(v),
+            2 => u32x4_extract_lane::<2>(v),
+            _ => u32x4_extract_lane::<3>(v),
+        }
+    }
+
+    #[inline(always)]
+    fn hsum_f64(v: v128) -> f64 {
+        f32x4_extract_lane::<0>(v) as f64
+            + f32x4_extract_lane::<1>(v) as f64
+            + f32x4_extract_lane::<2>(v) as f64
+            + f32x4_extract_lane::<3>(v) as f64
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::testrng::Rng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The fast path (AVX2 or simd128 where present) against the portable path: bins (as a
+    /// multiset: the AVX2 pass stores them in another order within 32) and every count, min
+    /// and max exactly, mean and m2 up to the rounding of the f32 lanes.
+    fn check_fast_against_portable(xs: &[f32], what: &str) {
+        for check in [true, false] {
+            let (mut b1, mut b2) = (vec![0xeeu8; xs.len()], vec![0xddu8; xs.len()]);
+            let fast = Moments::scan(xs, check, &mut b1);
+            let slow = portable(xs, check, &mut b2);
+            b1.sort_unstable();
+            b2.sort_unstable();
+            assert_eq!(b1, b2, "bins, {what}");
+            assert_eq!(
+                (
+                    fast.n,
+                    fast.min,
+                    fast.max,
+                    fast.zeros,
+                    fast.non_integer,
+                    fast.nan,
+                    fast.inf
+                ),
+                (
+                    slow.n,
+                    slow.min,
+                    slow.max,
+                    slow.zeros,
+                    slow.non_integer,
+                    slow.nan,
+                    slow.inf
+                ),
+                "{what}"
+            );
+            let n = slow.n.max(1) as f64;
+            let spread = (slow.m2.max(fast.m2) / n).sqrt();
+            let scale = spread.max(slow.mean.abs()).max(1e-30);
+            assert!(
+                (fast.mean - slow.mean).abs() <= 1e-6 * scale,
+                "{what}: mean {} vs {}",
+                fast.mean,
+                slow.mean
+            );
+            // Squares below f32's smallest subnormal vanish in the f32 lanes: an absolute
+            // floor of 2^-149 per value.
+            assert!(
+                (fast.m2 - slow.m2).abs()
+                    <= 1e-5 * slow.m2 + 1e-6 * n * scale * scale + n * 1.5e-45,
+                "{what}: m2 {} vs {}",
+                fast.m2,
+                slow.m2
+            );
+        }
+    }
+
+    /// Random slices of every length class (shorter than a group, across `FLUSH`
+    /// boundaries, with a tail), of values that stress the pass: zeros of both signs,
+    /// subnormals, integers, large offsets, and NaN/Inf (which send it to the portable path).
+    fn random_slice(rng: &mut Rng, n: usize) -> Vec<f32> {
+        let offset = rng.pick(&[0.0f32, 1.0, -3.5, 1e4]);
+        let scale = rng.pick(&[1.0f32, 1e-3, 40.0, 1e-30]);
+        let special = rng.below(4) == 0;
+        (0..n)
+            .map(|_| {
+                let x = offset + scale * rng.unit();
+                match rng.below(if special { 12 } else { 40 }) {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => x.round(),
+                    3 => f32::from_bits(rng.next() as u32 & 0x807f_ffff),
+                    4 if special => rng.pick(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY]),
+                    _ => x,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_slices_agree_with_the_portable_path() {
+        let mut rng = Rng::new(0x00c0_ffee);
+        for case in 0..400 {
+            let n = match case % 4 {
+                0 => rng.below(40),
+                1 => FLUSH * (1 + rng.below(3)) + rng.below(3) * 16,
+                2 => rng.below(2 * FLUSH + 40),
+                _ => rng.below(4097),
+            };
+            let xs = random_slice(&mut rng, n);
+            check_fast_against_portable(&xs, &format!("case {case}, n={n}"));
+        }
+    }
+
+    /// The same comparison on proptest's inputs (natively; the fixed-seed test above also
+    /// runs on wasm32).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod prop {
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn fast_path_matches_portable(
+                bits in proptest::collection::vec(any::<u32>(), 0..700),
+                offset in -100f32..100.0,
+                finite in any::<bool>(),
+            ) {
+                let xs: Vec<f32> = bits
+                    .iter()
+                    .map(|&b| {
+                        let x = f32::from_bits(b);
+                        if x.is_finite() {
+                            // Magnitudes whose sums of squares stay finite in f32.
+                            x.clamp(-1e15, 1e15) + offset
+                        } else if finite {
+                            offset + (b % 1000) as f32 * 0.01
+                        } else {
+                            x
+                        }
+                    })
+                    .collect();
+                super::check_fast_against_portable(&xs, "proptest");
+            }
+        }
+    }
 
     fn naive(xs: &[f32]) -> (u64, f64, f64) {
         let f: Vec<f64> = xs

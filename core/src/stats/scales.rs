@@ -147,33 +147,65 @@ impl ScaleAcc {
             return;
         }
         let ts = ty.type_size() as usize;
+        // One or two f16 fields (nearly every type): a loop that only looks closer at
+        // scales whose exponent is all zeros or all ones.
+        match *fs {
+            [Field::F16(a)] => return self.add_f16(bytes, ts, [a], first_block),
+            [Field::F16(a), Field::F16(b)] => return self.add_f16(bytes, ts, [a, b], first_block),
+            _ => {}
+        }
         for (i, block) in bytes.chunks_exact(ts).enumerate() {
             for &f in fs {
                 self.fields += 1;
-                let bad = match classify(f, block) {
-                    Class::Normal => false,
-                    Class::Zero => {
-                        self.zero += 1;
-                        false
-                    }
-                    Class::Subnormal => {
-                        self.subnormal += 1;
-                        false
-                    }
-                    Class::Nan => {
-                        self.nan += 1;
-                        true
-                    }
-                    Class::Inf => {
-                        self.inf += 1;
-                        true
-                    }
-                };
-                if bad {
-                    let b = first_block + i as u64;
-                    self.first_bad_block = Some(self.first_bad_block.map_or(b, |x| x.min(b)));
+                self.count(classify(f, block), first_block + i as u64);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn add_f16<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        ts: usize,
+        at: [usize; N],
+        first_block: u64,
+    ) {
+        let blocks = bytes.chunks_exact(ts);
+        self.fields += (blocks.len() * N) as u64;
+        for (i, block) in blocks.enumerate() {
+            for &o in &at {
+                let h = u16::from_le_bytes([block[o], block[o + 1]]);
+                // Exponent 1..=30: a normal number.
+                if ((h >> 10) & 0x1f).wrapping_sub(1) >= 30 {
+                    self.count(class_f16(h), first_block + i as u64);
                 }
             }
+        }
+    }
+
+    #[inline(always)]
+    fn count(&mut self, class: Class, block: u64) {
+        let bad = match class {
+            Class::Normal => false,
+            Class::Zero => {
+                self.zero += 1;
+                false
+            }
+            Class::Subnormal => {
+                self.subnormal += 1;
+                false
+            }
+            Class::Nan => {
+                self.nan += 1;
+                true
+            }
+            Class::Inf => {
+                self.inf += 1;
+                true
+            }
+        };
+        if bad {
+            self.first_bad_block = Some(self.first_bad_block.map_or(block, |x| x.min(block)));
         }
     }
 
@@ -221,6 +253,8 @@ pub struct ScaleStats {
 mod tests {
     use super::*;
     use half::f16;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn q8_0_block(d: f16) -> Vec<u8> {
         let mut b = d.to_le_bytes().to_vec();
@@ -262,6 +296,35 @@ mod tests {
         let mut acc = ScaleAcc::default();
         acc.add_blocks(GgmlType::Q6_K, &q6k, 0);
         assert_eq!((acc.fields, acc.nan, acc.inf), (1, 0, 0));
+    }
+
+    /// The f16 fast path against the generic classification, on every f16 bit pattern.
+    #[test]
+    fn f16_fast_path_counts_every_class() {
+        let mut bytes = Vec::new();
+        for h in 0..=u16::MAX {
+            bytes.extend(q4_k_like(h, h.rotate_left(7)));
+        }
+        let mut fast = ScaleAcc::default();
+        fast.add_blocks(GgmlType::Q4_K, &bytes, 5);
+        let mut slow = ScaleAcc::default();
+        for (i, block) in bytes.chunks_exact(144).enumerate() {
+            for f in fields(GgmlType::Q4_K) {
+                slow.fields += 1;
+                slow.count(classify(*f, block), 5 + i as u64);
+            }
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.fields, 2 * 65536);
+        assert_eq!(fast.nan, 2 * 2046);
+        assert_eq!(fast.first_bad_block, Some(5 + 0x7c00 / 0x80));
+    }
+
+    fn q4_k_like(d: u16, dmin: u16) -> Vec<u8> {
+        let mut b = vec![0x11u8; 144];
+        b[0..2].copy_from_slice(&d.to_le_bytes());
+        b[2..4].copy_from_slice(&dmin.to_le_bytes());
+        b
     }
 
     #[test]
