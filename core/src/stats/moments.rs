@@ -700,40 +700,7 @@ mod tests {
                     *x *= 1e-20;
                 }
             }
-            for check in [true, false] {
-                let (mut b1, mut b2) = (vec![0u8; n], vec![0u8; n]);
-                let fast = Moments::scan(&xs, check, &mut b1);
-                let slow = portable(&xs, check, &mut b2);
-                b1.sort_unstable();
-                b2.sort_unstable();
-                assert_eq!(b1, b2, "bins, n={n}");
-                assert_eq!(
-                    (
-                        fast.n,
-                        fast.min,
-                        fast.max,
-                        fast.zeros,
-                        fast.non_integer,
-                        fast.nan,
-                        fast.inf
-                    ),
-                    (
-                        slow.n,
-                        slow.min,
-                        slow.max,
-                        slow.zeros,
-                        slow.non_integer,
-                        slow.nan,
-                        slow.inf
-                    ),
-                    "n={n}"
-                );
-                assert!((fast.mean - slow.mean).abs() < 1e-6, "n={n}");
-                assert!(
-                    (fast.m2 - slow.m2).abs() <= 1e-5 * slow.m2.max(1e-12),
-                    "n={n}"
-                );
-            }
+            check_fast_against_portable(&xs, &format!("n={n}"));
         }
     }
 
