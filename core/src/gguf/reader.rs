@@ -620,21 +620,15 @@ mod tests {
         // One invalid string, and a character split across two strings (the buffer as a
         // whole is valid UTF-8, but neither string is).
         let strings: [&[u8]; 5] = [b"ok", b"bad\xff", b"\xc3", b"\xa9", "é".as_bytes()];
-        let mut out = b"GGUF".to_vec();
-        out.extend_from_slice(&3u32.to_le_bytes());
-        out.extend_from_slice(&0u64.to_le_bytes());
-        out.extend_from_slice(&1u64.to_le_bytes());
-        out.extend_from_slice(&3u64.to_le_bytes());
-        out.extend_from_slice(b"tok");
-        out.extend_from_slice(&9u32.to_le_bytes());
-        out.extend_from_slice(&8u32.to_le_bytes());
-        out.extend_from_slice(&(strings.len() as u64).to_le_bytes());
-        let mut offsets = Vec::new();
+        let mut body = Vec::new();
+        let mut starts = Vec::new();
         for s in strings {
-            offsets.push(out.len());
-            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            out.extend_from_slice(s);
+            starts.push(body.len());
+            body.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            body.extend_from_slice(s);
         }
+        let out = header_with_array(8, strings.len() as u64, &body);
+        let offsets: Vec<usize> = starts.iter().map(|s| out.len() - body.len() + s).collect();
         let h = parse_both(&out).unwrap();
         assert_eq!(
             h.metadata[0].value,
