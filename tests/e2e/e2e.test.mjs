@@ -203,30 +203,49 @@ test('metadata strings are inert text and long arrays are collapsed', async () =
 });
 
 test('the scan can be cancelled and everything works by keyboard', async () => {
-  const { context, page } = await openPage(browser, '/?threads=1');
+  // A scan of 641 MB on one thread takes seconds: long enough to cancel it for certain
+  // (a small fixture may finish before the button can be pressed).
+  const file = join(work, 'big.gguf');
+  makeGguf(file, 36);
+  const { context, page, errors } = await openPage(browser, '/?threads=1');
   await page.waitForSelector('#drop');
   // Tab to the file picker label and beyond without a mouse.
   await page.keyboard.press('Tab');
   const first = await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
   assert.ok(first, 'something takes focus');
-  await drop(page, [join(fixtures, 'gguf/kquants.gguf')]);
-  await page.waitForSelector('#scan-done, #scan-cancel', { timeout: 30000 });
-  if (await page.locator('#scan-cancel').count()) {
-    await page.click('#scan-cancel');
-    await page.waitForSelector('#scan-cancelled, #scan-done');
-  }
+  await page.setInputFiles('#file-input', file);
+  await page.focus('#scan-cancel');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#scan-cancelled', { timeout: 30000 });
+  const [done, total] = (await page.textContent('#scan-cancelled'))
+    .match(/after (.+) of (.+)\./).slice(1);
+  assert.notEqual(done, total, 'cancelled before the end');
+  assert.equal(await page.locator('#scan-done').count(), 0);
+  // The worker really stopped: no progress and no completion arrive afterwards.
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('#scan-done, #scan-cancel').count(), 0);
   await page.focus('#tensor-filter');
-  await page.keyboard.type('blk.0');
+  await page.keyboard.type('blk.1');
   await page.keyboard.press('Tab'); // type filter
   await page.keyboard.press('Tab'); // "#" header
   await page.keyboard.press('Tab'); // "Name" header
   await page.keyboard.press('Enter');
   assert.match(await page.textContent('#tensors thead'), /Name ▲/);
+  // blk.1 and blk.10-19, sorted by name: blk.1 first, blk.19 last.
+  const names = await page.$$eval('#tensors tbody button.link', (els) => els.map((e) => e.textContent));
+  assert.equal(names.length, 11, names.join());
+  assert.equal(names[0], 'blk.1.ffn_up.weight');
+  assert.equal(names[10], 'blk.19.ffn_up.weight');
   // Open a tensor from the table by keyboard: focus lands on its detail.
   await page.focus('#tensors tbody button.link');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#detail');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'detail-h');
+  // The scan restarts by keyboard and completes.
+  await page.focus('#scan-start');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#scan-done', { timeout: 180000 });
+  assert.deepEqual(errors, []);
   await context.close();
 });
 
