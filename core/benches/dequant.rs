@@ -122,7 +122,8 @@ fn bench(c: &mut Criterion) {
 /// With `QUANTDOC_BENCH_BEST_OF=R`, also print the fastest of R single passes per benchmark as
 /// `best-pass <id> <G values/s>`: on a shared machine a whole criterion sample includes time
 /// the thread spent descheduled, while the fastest single pass approximates the kernel's own
-/// speed.
+/// speed. `QUANTDOC_BENCH_TYPES=F16,Q4_K` limits these passes to the named types (and drops
+/// the memcpy), so that a driver can alternate them with another program type by type.
 fn best_passes() {
     let Some(reps) = std::env::var("QUANTDOC_BENCH_BEST_OF")
         .ok()
@@ -143,11 +144,18 @@ fn best_passes() {
             .fold(f64::INFINITY, f64::min)
     };
     let report = |id: &str, secs: f64| println!("best-pass {id} {:.3}", n as f64 / secs / 1e9);
-    report(
-        "memcpy_f32_out",
-        best(&mut || dst.copy_from_slice(black_box(&copy_src))),
-    );
-    for &ty in TYPES {
+    let only = std::env::var("QUANTDOC_BENCH_TYPES").ok();
+    let chosen = |ty: GgmlType| match &only {
+        Some(list) => list.split(',').any(|name| name == ty.name()),
+        None => true,
+    };
+    if only.is_none() {
+        report(
+            "memcpy_f32_out",
+            best(&mut || dst.copy_from_slice(black_box(&copy_src))),
+        );
+    }
+    for &ty in TYPES.iter().filter(|&&ty| chosen(ty)) {
         let src = input(ty, n);
         let fast = best(&mut || dequantize(ty, black_box(&src), &mut dst).expect("sizes match"));
         report(ty.name(), fast);
