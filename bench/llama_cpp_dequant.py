@@ -68,7 +68,12 @@ def ensure_ggml_source():
     unpack = CACHE / "unpack"
     with tarfile.open(sdist / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz") as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
-        tar.extractall(unpack, members=members, filter="data")
+        # `filter` exists from Python 3.11.4 (Debian 12 ships 3.11.2); the members are
+        # plain files under one prefix either way.
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(unpack, members=members, filter="data")
+        else:
+            tar.extractall(unpack, members=members)
     ggml.parent.mkdir(parents=True, exist_ok=True)
     (unpack / prefix).rename(ggml)
     # The sdist leaves out the pkg-config template that ggml's CMakeLists configures.
