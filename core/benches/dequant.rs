@@ -122,8 +122,9 @@ fn bench(c: &mut Criterion) {
 /// With `QUANTDOC_BENCH_BEST_OF=R`, also print the fastest of R single passes per benchmark as
 /// `best-pass <id> <G values/s>`: on a shared machine a whole criterion sample includes time
 /// the thread spent descheduled, while the fastest single pass approximates the kernel's own
-/// speed. `QUANTDOC_BENCH_TYPES=F16,Q4_K` limits these passes to the named types (and drops
-/// the memcpy), so that a driver can alternate them with another program type by type.
+/// speed. `QUANTDOC_BENCH_TYPES=F16,Q4_K` limits these passes to the dispatched kernels of
+/// the named types (no memcpy, no scalar reference), so that a driver can alternate them with
+/// another program type by type.
 fn best_passes() {
     let Some(reps) = std::env::var("QUANTDOC_BENCH_BEST_OF")
         .ok()
@@ -159,9 +160,12 @@ fn best_passes() {
         let src = input(ty, n);
         let fast = best(&mut || dequantize(ty, black_box(&src), &mut dst).expect("sizes match"));
         report(ty.name(), fast);
-        let reference =
-            best(&mut || scalar::dequantize(ty, black_box(&src), &mut dst).expect("sizes match"));
-        report(&format!("{}_scalar_reference", ty.name()), reference);
+        if only.is_none() {
+            let reference = best(&mut || {
+                scalar::dequantize(ty, black_box(&src), &mut dst).expect("sizes match")
+            });
+            report(&format!("{}_scalar_reference", ty.name()), reference);
+        }
     }
 }
 
