@@ -2,10 +2,8 @@
 // Chromium. Expects the app served on QUANTDOC_E2E_PORT (scripts/web-bench.sh builds,
 // serves, and runs this next to the native CLI on the same file).
 //
-//   node bench.mjs FILE [THREADS...] [--query=K=V&...]
-//                                      scan FILE in the browser with each thread count
-//                                      (default 1 2), one JSON line per run; the query is
-//                                      added to the page URL (e.g. readahead=0)
+//   node bench.mjs FILE [THREADS...]   scan FILE in the browser with each thread count
+//                                      (default 1 2), one JSON line per run
 //   node bench.mjs --make FILE         write the benchmark GGUF to FILE
 //   node bench.mjs --reads FILE        Blob read speed alone in workers (no app, no wasm):
 //                                      FileReaderSync slices, blob.arrayBuffer() and BYOB
@@ -26,9 +24,9 @@ import {
 const TENSORS = 61; // 61 x 17.8 MB of Q8_0 = 1.01 GiB
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
-async function scanInBrowser(browser, file, threads, query) {
+async function scanInBrowser(browser, file, threads) {
   const pid = browserPid(browser);
-  const { context, page, requests, errors } = await openPage(browser, `/?threads=${threads}${query ? `&${query}` : ''}`);
+  const { context, page, requests, errors } = await openPage(browser, `/?threads=${threads}`);
   await page.waitForSelector('#file-input', { state: 'attached' });
   await page.waitForTimeout(500);
   const idle = rendererRssKiB(pid);
@@ -55,7 +53,6 @@ async function scanInBrowser(browser, file, threads, query) {
   if (errors.length) throw new Error(`page errors: ${errors}`);
   const MiB = 1 << 20;
   return {
-    ...(query ? { query } : {}),
     threads: Number(m[3]), seconds: Number(m[1]), mb_s: Number(m[2]), header_ms: headerMs,
     // Per worker: MB/s while computing, and the share of its time spent waiting for bytes.
     compute_mb_s: bytes.length ? bytes.map((b, i) => +(b / computeMs[i] / 1e3).toFixed(1)) : null,
@@ -122,13 +119,12 @@ if (args[0] === '--make') {
 } else if (args[0] === '--reads') {
   await readBench(args[1]);
 } else {
-  const query = (args.find((a) => a.startsWith('--query=')) || '').slice('--query='.length);
   const counts = args.slice(1).filter((a) => !a.startsWith('--')).map(Number);
   const threads = counts.length ? counts : [1, 2];
   const browser = await launch();
   try {
     for (const t of threads) {
-      console.log(JSON.stringify({ where: 'browser', ...(await scanInBrowser(browser, args[0], t, query)) }));
+      console.log(JSON.stringify({ where: 'browser', ...(await scanInBrowser(browser, args[0], t)) }));
     }
   } finally {
     await browser.close();

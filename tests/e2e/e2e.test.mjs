@@ -287,6 +287,22 @@ test('a dropped folder is read recursively and loads like the same folder picked
   await context.close();
 });
 
+test('a dropped folder with more entries than the app reads stops with a message', async () => {
+  // 20,001 files, one past the limit in web/src/dropped.rs (MAX_ENTRIES).
+  const root = join(work, 'crowded');
+  mkdirSync(root, { recursive: true });
+  for (let i = 0; i <= 20000; i++) writeFileSync(join(root, `f${i}.txt`), '');
+  const { context, page, errors } = await openPage(browser);
+  await page.waitForSelector('#drop');
+  await dragFromDisk(page, '#drop', [root]);
+  await page.waitForSelector('#error', { timeout: 120000 });
+  assert.match(await page.textContent('#error'), /more than 20000 entries/);
+  assert.equal(await page.locator('#summary').count(), 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
 /// The native CLI (scripts/web-e2e.sh builds it).
 function cli() {
   const target = process.env.CARGO_TARGET_DIR || join(repo, 'target');

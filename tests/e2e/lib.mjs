@@ -203,33 +203,68 @@ function f32ToF16(v) {
   return sign | ((exp << 10) + Math.round(mant / 8192)); // a mantissa carry bumps the exponent
 }
 
-/// Resident memory (KiB) of the browser's renderer processes: the page and its workers
-/// live in these. Linux only (reads /proc); null elsewhere.
-export function rendererRssKiB(browserPid) {
-  if (!existsSync('/proc/self/status')) return null;
+/// The processes descended from `browserPid`: `{ pid, stat }`, `stat` being the fields of
+/// /proc/PID/stat after the command name. Linux only.
+function browserTree(browserPid) {
   const procs = new Map();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      const rss = Number((readFileSync(`/proc/${d}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) || [0, 0])[1]);
-      procs.set(Number(d), { ppid, renderer: cmd.includes('--type=renderer'), rss });
+      procs.set(Number(d), st.slice(st.lastIndexOf(')') + 2).split(' '));
     } catch { /* the process ended */ }
   }
-  const under = (pid) => { for (let p = pid, i = 0; p > 1 && i < 64; i++) { if (p === browserPid) return true; p = procs.get(p)?.ppid ?? 0; } return false; };
+  const under = (pid) => {
+    for (let p = pid, i = 0; p > 1 && i < 64; i++) {
+      if (p === browserPid) return true;
+      p = Number(procs.get(p)?.[1] ?? 0);
+    }
+    return false;
+  };
+  return [...procs].filter(([pid]) => under(pid)).map(([pid, stat]) => ({ pid, stat }));
+}
+
+/// The browser's renderer processes: the page and its workers live in these.
+function rendererPids(browserPid) {
+  return browserTree(browserPid).map((p) => p.pid).filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer'); } catch { return false; }
+  });
+}
+
+function rssKiB(pids) {
   let total = 0;
-  for (const [pid, p] of procs) if (p.renderer && under(pid)) total += p.rss;
+  for (const pid of pids) {
+    try {
+      total += Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) || [0, 0])[1]);
+    } catch { /* the process ended */ }
+  }
   return total;
 }
 
-/// Poll `rendererRssKiB` until `done` resolves; the largest value seen.
+/// Resident memory (KiB) of the browser's renderer processes. Linux only (reads /proc);
+/// null elsewhere.
+export function rendererRssKiB(browserPid) {
+  if (browserPid === null || !existsSync('/proc/self/status')) return null;
+  return rssKiB(rendererPids(browserPid));
+}
+
+/// Poll the renderers' resident memory until `done` resolves; the largest value seen. Only
+/// the renderers' /proc/PID/status is read at each poll (the process list once a second), so
+/// the polling takes little from the scan it watches.
 export async function peakRendererRssKiB(browserPid, done, everyMs = 25) {
   let peak = 0, finished = false;
   const result = done.then((v) => { finished = true; return v; }, (e) => { finished = true; throw e; });
+  if (browserPid === null || !existsSync('/proc/self/status')) {
+    await result;
+    return 0;
+  }
+  let pids = rendererPids(browserPid), listed = Date.now();
   while (!finished) {
-    peak = Math.max(peak, rendererRssKiB(browserPid) ?? 0);
+    if (Date.now() - listed > 1000) {
+      pids = rendererPids(browserPid);
+      listed = Date.now();
+    }
+    peak = Math.max(peak, rssKiB(pids));
     await new Promise((r) => setTimeout(r, everyMs));
   }
   await result;
@@ -240,18 +275,7 @@ export async function peakRendererRssKiB(browserPid, done, everyMs = 25) {
 /// Linux only (reads /proc); null elsewhere.
 export function cpuSecondsOfBrowser(browserPid) {
   if (browserPid === null || !existsSync('/proc/self/stat')) return null;
-  const procs = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks (100 per second).
-      procs.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch { /* the process ended */ }
-  }
-  const under = (pid) => { for (let p = pid, i = 0; p > 1 && i < 64; i++) { if (p === browserPid) return true; p = procs.get(p)?.ppid ?? 0; } return false; };
-  let ticks = 0;
-  for (const [pid, p] of procs) if (under(pid)) ticks += p.ticks;
+  // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks (100 per second).
+  const ticks = browserTree(browserPid).reduce((t, p) => t + Number(p.stat[11]) + Number(p.stat[12]), 0);
   return ticks / 100;
 }

@@ -405,8 +405,8 @@ impl App {
         });
         let on_folder = on_files.clone();
         let ondrop = {
-            let link = link.clone();
-            link.clone().callback(move |e: DragEvent| {
+            let drop_link = link.clone();
+            link.callback(move |e: DragEvent| {
                 e.prevent_default();
                 let Some(dt) = e.data_transfer() else {
                     return Msg::DragOver(false);
@@ -417,7 +417,7 @@ impl App {
                 if entries.is_empty() {
                     return Msg::Files(files_of(dt.files()));
                 }
-                let link = link.clone();
+                let link = drop_link.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     link.send_message(match dropped::files_of_entries(entries).await {
                         Ok(files) => Msg::Files(files),

@@ -63,13 +63,9 @@ mod browser {
         if let Some(e) = call_error {
             return Err(format!("{method}() failed: {e:?}"));
         }
-        JsFuture::from(promise).await.map_err(|e| {
-            let msg = Reflect::get(&e, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-                .unwrap_or_else(|| format!("{e:?}"));
-            format!("{method}() failed: {msg}")
-        })
+        JsFuture::from(promise)
+            .await
+            .map_err(|e| format!("{method}() failed: {}", crate::blob_stream::js_error(e)))
     }
 
     /// Every file under `entries`, folders read recursively, with its path relative to the

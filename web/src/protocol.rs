@@ -123,14 +123,9 @@ impl ScanCost {
     /// Bytes per second of compute alone, summed over the workers, in MB/s: what the scan
     /// would reach if reading cost nothing.
     pub fn compute_mb_s(&self) -> Option<f64> {
-        let rates = self
-            .scanners
-            .iter()
-            .filter(|w| w.compute_ms > 0.0)
-            .map(|w| w.bytes as f64 / w.compute_ms / 1e3);
-        let mut any = false;
-        let sum = rates.inspect(|_| any = true).sum();
-        any.then_some(sum)
+        let timed = || self.scanners.iter().filter(|w| w.compute_ms > 0.0);
+        (timed().next().is_some())
+            .then(|| timed().map(|w| w.bytes as f64 / w.compute_ms / 1e3).sum())
     }
 }
 

@@ -10,6 +10,7 @@
 use quantdoc_core::encoding::Encoding;
 use quantdoc_core::model::Model;
 use quantdoc_core::scan::{self, FileRead, ScanJob, ScanOptions};
+#[cfg(test)]
 use quantdoc_core::source::{check_range, ByteSource};
 use quantdoc_core::stats::{PartialStats, TensorStats};
 
@@ -29,18 +30,21 @@ pub trait RunReader {
     async fn next(&mut self, out: &mut [u8]) -> Result<(), String>;
 }
 
-/// A [`RunReader`] over random-access sources (native tests; any `ByteSource`).
+/// A [`RunReader`] over random-access sources, for the tests (any `ByteSource`).
+#[cfg(test)]
 pub struct SourceRuns<'a, S: ByteSource + ?Sized> {
     sources: &'a [&'a S],
     at: Option<(usize, u64, u64)>,
 }
 
+#[cfg(test)]
 impl<'a, S: ByteSource + ?Sized> SourceRuns<'a, S> {
     pub fn new(sources: &'a [&'a S]) -> Self {
         SourceRuns { sources, at: None }
     }
 }
 
+#[cfg(test)]
 impl<S: ByteSource + ?Sized> RunReader for SourceRuns<'_, S> {
     fn open(&mut self, file: usize, offset: u64, len: u64) -> Result<(), String> {
         let src = self
@@ -213,6 +217,7 @@ pub async fn scan_tensor<R: RunReader>(
 }
 
 /// Run a future whose awaits never wait (a [`SourceRuns`] scan) to completion.
+#[cfg(test)]
 pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -249,12 +254,6 @@ mod tests {
                 })
                 .collect()
         };
-        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let f16_bytes = |v: &[f32]| {
-            v.iter()
-                .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                .collect::<Vec<u8>>()
-        };
         let q = |ty: GgmlType, v: &[f32]| quantize_to_vec(ty, v).unwrap();
         let norm: Vec<f32> = values(256, 0.2).iter().map(|x| 1.0 + x).collect();
         RawGgufBuilder::new()
@@ -262,13 +261,13 @@ mod tests {
                 "norm.weight",
                 &[256],
                 GgmlType::F32 as u32,
-                f32_bytes(&norm),
+                q(GgmlType::F32, &norm),
             )
             .tensor(
                 "a.f16",
                 &[8, 512],
                 GgmlType::F16 as u32,
-                f16_bytes(&values(4096, 2.0)),
+                q(GgmlType::F16, &values(4096, 2.0)),
             )
             .tensor(
                 "b.q8_0",

@@ -61,23 +61,19 @@ fn post<T: serde::Serialize>(msg: &T) {
     post_text(&protocol::to_text(msg));
 }
 
-/// Split a message into its JSON text and its attached values (files, buffers).
-pub fn unpack(data: &JsValue) -> (String, Vec<JsValue>) {
+/// Split a message into its JSON text and its attached files.
+pub fn unpack(data: &JsValue) -> (String, Vec<Blob>) {
     if let Some(s) = data.as_string() {
         return (s, Vec::new());
     }
     let arr: Array = data.clone().unchecked_into();
     let text = arr.get(0).as_string().unwrap_or_default();
-    let values = arr
+    let files = arr
         .get(1)
         .dyn_into::<Array>()
-        .map(|a| a.iter().collect())
+        .map(|a| a.iter().map(JsValue::unchecked_into).collect())
         .unwrap_or_default();
-    (text, values)
-}
-
-fn blobs(values: Vec<JsValue>) -> Vec<Blob> {
-    values.into_iter().map(JsValue::unchecked_into).collect()
+    (text, files)
 }
 
 /// A message with files attached: `[json, [File, ...]]`.
@@ -99,7 +95,7 @@ pub fn start() {
     post_text("{\"type\":\"ready\"}");
 }
 
-fn handle(text: &str, values: Vec<JsValue>) {
+fn handle(text: &str, files: Vec<Blob>) {
     if let Ok(m) = protocol::parse::<ToCoordinator>(text) {
         ROLE.with(|r| {
             let mut r = r.borrow_mut();
@@ -107,14 +103,14 @@ fn handle(text: &str, values: Vec<JsValue>) {
                 *r = Role::Coordinator(Box::default());
             }
             if let Role::Coordinator(c) = &mut *r {
-                c.handle(m, blobs(values));
+                c.handle(m, files);
             }
         });
         return;
     }
     match protocol::parse::<ToScanner>(text) {
         Ok(ToScanner::Init { paths }) => {
-            let s = Scanner::new(&paths, blobs(values));
+            let s = Scanner::new(&paths, files);
             ROLE.with(|r| *r.borrow_mut() = Role::Scanner(Box::new(s)));
         }
         Ok(ToScanner::Tensor { index }) => ROLE.with(|r| {
@@ -147,12 +143,9 @@ fn open(paths: &[String], files: Vec<Blob>) -> Result<(Vec<BlobSource>, Model), 
     Ok((sources, model))
 }
 
-/// `model.files[i]` names one of the inputs; find its source by path.
-fn sources_for<'a>(
-    model: &Model,
-    paths: &[String],
-    sources: &'a [BlobSource],
-) -> Vec<&'a BlobSource> {
+/// `model.files[i]` names one of the inputs: the input (source, blob, ...) of each of the
+/// model's files, in the model's order, found by path.
+fn sources_for<'a, T>(model: &Model, paths: &[String], sources: &'a [T]) -> Vec<&'a T> {
     model
         .files
         .iter()
@@ -183,12 +176,9 @@ impl Scanner {
     fn new(paths: &[String], files: Vec<Blob>) -> Self {
         let loaded = open(paths, files.clone()).map(|(_, model)| {
             let plan = scan::plan(&model, &ScanOptions::default());
-            // The blob of each of the model's files, in the model's order.
-            let files = model
-                .files
-                .iter()
-                .filter_map(|f| paths.iter().position(|p| *p == f.path))
-                .map(|i| files[i].clone())
+            let files = sources_for(&model, paths, &files)
+                .into_iter()
+                .cloned()
                 .collect();
             Rc::new(Loaded { model, files, plan })
         });
