@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use quantdoc_core::convert::{plan_convert, Side, OUTTYPES};
+use quantdoc_core::convert::{plan_convert, Side, TokenizerFiles, OUTTYPES};
 use quantdoc_core::ggml::types::GgmlType;
 use quantdoc_core::repair::{sha256_source, TensorSource};
 use regex::Regex;
@@ -103,11 +103,13 @@ pub fn run(args: Args) -> Result<i32> {
     let opened = open_model(dir)?;
     let side = Side {
         config: &config,
-        tokenizer: tokenizer.as_ref(),
-        tokenizer_config: tokenizer_config.as_ref(),
-        sentencepiece: sentencepiece.as_deref(),
-        added_tokens: added_tokens.as_ref(),
-        chat_template: chat_template.as_deref(),
+        tokenizer: TokenizerFiles {
+            tokenizer_json: tokenizer.as_ref(),
+            tokenizer_config: tokenizer_config.as_ref(),
+            sentencepiece: sentencepiece.as_deref(),
+            added_tokens: added_tokens.as_ref(),
+            chat_template: chat_template.as_deref(),
+        },
         name: &name,
     };
     let rw = plan_convert(&opened.model, &side, outtype, &|n: &str| {

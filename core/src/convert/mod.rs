@@ -12,6 +12,8 @@ mod special_vocab;
 mod spm_vocab;
 mod tokenizer;
 
+pub use tokenizer::TokenizerFiles;
+
 use serde_json::Value;
 
 use crate::ggml::types::GgmlType;
@@ -21,18 +23,12 @@ use crate::repair::requant::is_norm;
 use crate::repair::{Fix, GgufRewrite, OutTensor, RepairError, TensorSource, Transform};
 use crate::write::gguf::{entry_f32, entry_str, entry_u32, TensorEntry};
 
-/// The JSON side files of a checkpoint.
+/// The side files of a checkpoint.
 pub struct Side<'a> {
+    /// `config.json`.
     pub config: &'a Value,
-    pub tokenizer: Option<&'a Value>,
-    pub tokenizer_config: Option<&'a Value>,
-    /// The bytes of `tokenizer.model` (a SentencePiece model), when the checkpoint has one.
-    pub sentencepiece: Option<&'a [u8]>,
-    /// `added_tokens.json`, when the checkpoint has one.
-    pub added_tokens: Option<&'a Value>,
-    /// A chat template from `chat_template.jinja`, when the checkpoint has one (used when
-    /// tokenizer_config.json has none, as gguf-py does).
-    pub chat_template: Option<&'a str>,
+    /// The tokenizer files.
+    pub tokenizer: TokenizerFiles<'a>,
     /// `general.name`.
     pub name: &'a str,
 }
@@ -257,20 +253,11 @@ pub fn plan_convert(
     }
     let arch = arch_of(side.config)?;
     let mut metadata = metadata(arch, side, outtype)?;
-    let vocab_size =
-        cfg_u64(side.config, "vocab_size_per_layer_input").or(cfg_u64(side.config, "vocab_size"));
-    let files = tokenizer::TokenizerFiles {
-        tokenizer_json: side.tokenizer,
-        tokenizer_config: side.tokenizer_config,
-        sentencepiece: side.sentencepiece,
-        added_tokens: side.added_tokens,
-        chat_template: side.chat_template,
-    };
     metadata.extend(tokenizer::entries(
         arch.name(),
-        &files,
+        &side.tokenizer,
         side.config,
-        vocab_size,
+        cfg_u64(side.config, "vocab_size"),
     )?);
     let heads = cfg_u64(side.config, "num_attention_heads").unwrap_or(1);
     let heads_kv = cfg_u64(side.config, "num_key_value_heads").unwrap_or(heads);

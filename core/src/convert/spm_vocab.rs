@@ -5,14 +5,13 @@
 
 use serde_json::Value;
 
+use super::refused;
 use super::sentencepiece::{Piece, PieceType};
 use super::special_vocab::truthy;
-use super::tokenizer::{CONTROL, MAX_VOCAB, NORMAL, USER_DEFINED};
+use super::tokenizer::{BYTE, CONTROL, MAX_VOCAB, NORMAL, UNUSED, USER_DEFINED};
 use crate::repair::RepairError;
 
 const UNKNOWN: i32 = 2;
-const UNUSED: i32 = 5;
-const BYTE: i32 = 6;
 
 /// Score of ids the model does not fill, and of added tokens.
 const PAD_SCORE: f32 = -10000.0;
@@ -23,10 +22,6 @@ pub(super) struct SpmVocab {
     pub tokens: Vec<String>,
     pub scores: Vec<f32>,
     pub types: Vec<i32>,
-}
-
-fn refused(m: impl Into<String>) -> RepairError {
-    RepairError::Refused(m.into())
 }
 
 /// llama.cpp's token type for a piece. It asks the sentencepiece library IsUnknown,
@@ -61,10 +56,11 @@ fn token_id(v: &Value, file: &str, what: &str) -> Result<u64, RepairError> {
     })
 }
 
-/// `vocab_size`: config.json's (`vocab_size_per_layer_input` or `vocab_size`), or the number
-/// of pieces when it is absent or 0.
+/// `vocab_size`: config.json's (`vocab_size_per_layer_input` or `vocab_size`; only this
+/// SentencePiece path reads `vocab_size_per_layer_input`), or the number of pieces when it
+/// is absent or 0.
 pub(super) fn build(
-    pieces: &[Piece],
+    mut pieces: Vec<Piece>,
     vocab_size: Option<u64>,
     added_tokens: Option<&Value>,
     tokenizer_config: Option<&Value>,
@@ -76,17 +72,26 @@ pub(super) fn build(
         )));
     }
     let n = n as usize;
-    let mut v = SpmVocab {
-        tokens: (0..n).map(|i| format!("[PAD{i}]")).collect(),
-        scores: vec![PAD_SCORE; n],
-        types: vec![UNUSED; n],
-    };
-    // Pieces past vocab_size are ignored, as llama.cpp ignores them (with a warning).
-    for (i, p) in pieces.iter().enumerate().take(n) {
-        v.tokens[i] = p.piece.clone();
-        v.scores[i] = p.score;
-        v.types[i] = piece_type(p.kind);
+    // Ids the model does not fill are `[PADn]`, UNUSED, PAD_SCORE; pieces past vocab_size
+    // are ignored, as llama.cpp ignores them (with a warning).
+    pieces.truncate(n);
+    let filled = pieces.len();
+    let mut tokens = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    for p in pieces {
+        tokens.push(p.piece);
+        scores.push(p.score);
+        types.push(piece_type(p.kind));
     }
+    tokens.extend((filled..n).map(|i| format!("[PAD{i}]")));
+    scores.resize(n, PAD_SCORE);
+    types.resize(n, UNUSED);
+    let mut v = SpmVocab {
+        tokens,
+        scores,
+        types,
+    };
     if let Some(added) = added_tokens {
         let map = added
             .as_object()
@@ -166,7 +171,7 @@ mod tests {
 
     #[test]
     fn types_scores_and_padding_follow_llama_cpp() {
-        let v = build(&pieces(), Some(9), None, None).unwrap();
+        let v = build(pieces(), Some(9), None, None).unwrap();
         assert_eq!(v.types, vec![2, 3, 3, 6, 1, 1, 5, 5, 5]);
         assert_eq!(v.tokens[4], "▁the");
         assert_eq!(v.tokens[7], "[PAD7]");
@@ -174,11 +179,11 @@ mod tests {
         assert_eq!(v.scores[8], -10000.0);
         // vocab_size 0 or absent: the model's own size; smaller: the rest is dropped.
         assert_eq!(
-            build(&pieces(), Some(0), None, None).unwrap().tokens.len(),
+            build(pieces(), Some(0), None, None).unwrap().tokens.len(),
             7
         );
-        assert_eq!(build(&pieces(), None, None, None).unwrap().tokens.len(), 7);
-        let v = build(&pieces(), Some(3), None, None).unwrap();
+        assert_eq!(build(pieces(), None, None, None).unwrap().tokens.len(), 7);
+        let v = build(pieces(), Some(3), None, None).unwrap();
         assert_eq!(v.tokens, vec!["<unk>", "<s>", "</s>"]);
     }
 
@@ -190,7 +195,7 @@ mod tests {
             "6": {"content": "▁hi▁there", "special": false},
             "8": {"content": "<|im_end|>", "special": false}
         }});
-        let v = build(&pieces(), Some(9), Some(&added), Some(&tc)).unwrap();
+        let v = build(pieces(), Some(9), Some(&added), Some(&tc)).unwrap();
         assert_eq!(v.tokens[7], "<extra>");
         assert_eq!((v.types[7], v.scores[7]), (USER_DEFINED, -1000.0));
         assert_eq!((v.types[1], v.scores[1]), (CONTROL, -1000.0));
@@ -203,13 +208,13 @@ mod tests {
     #[test]
     fn bad_side_files_are_refused() {
         let bad = json!({"<x>": -1});
-        assert!(build(&pieces(), None, Some(&bad), None).is_err());
+        assert!(build(pieces(), None, Some(&bad), None).is_err());
         let bad = json!(["<x>"]);
-        assert!(build(&pieces(), None, Some(&bad), None).is_err());
+        assert!(build(pieces(), None, Some(&bad), None).is_err());
         let tc = json!({"added_tokens_decoder": {"one": {"content": "x"}}});
-        assert!(build(&pieces(), None, None, Some(&tc)).is_err());
+        assert!(build(pieces(), None, None, Some(&tc)).is_err());
         let tc = json!({"added_tokens_decoder": {"1": {"special": true}}});
-        assert!(build(&pieces(), None, None, Some(&tc)).is_err());
-        assert!(build(&pieces(), Some(1 << 40), None, None).is_err());
+        assert!(build(pieces(), None, None, Some(&tc)).is_err());
+        assert!(build(pieces(), Some(1 << 40), None, None).is_err());
     }
 }

@@ -75,11 +75,13 @@ fn convert(
     let tok_cfg = serde_json::json!({"eos_token": "<|end|>", "chat_template": "{{ x }}"});
     let side = Side {
         config: &config,
-        tokenizer: Some(&tok),
-        tokenizer_config: Some(&tok_cfg),
-        sentencepiece: None,
-        added_tokens: None,
-        chat_template: None,
+        tokenizer: TokenizerFiles {
+            tokenizer_json: Some(&tok),
+            tokenizer_config: Some(&tok_cfg),
+            sentencepiece: None,
+            added_tokens: None,
+            chat_template: None,
+        },
         name: "tiny",
     };
     let rw = plan_convert(&model, &side, outtype, &|_| false).unwrap();
@@ -236,11 +238,13 @@ fn refuses_unknown_architectures_and_tensors() {
     let cfg = serde_json::json!({"model_type": "gpt_neox"});
     let side = Side {
         config: &cfg,
-        tokenizer: Some(&tok),
-        tokenizer_config: None,
-        sentencepiece: None,
-        added_tokens: None,
-        chat_template: None,
+        tokenizer: TokenizerFiles {
+            tokenizer_json: Some(&tok),
+            tokenizer_config: None,
+            sentencepiece: None,
+            added_tokens: None,
+            chat_template: None,
+        },
         name: "x",
     };
     assert!(plan_convert(&model, &side, GgmlType::F16, &|_| false).is_err());
@@ -250,11 +254,13 @@ fn refuses_unknown_architectures_and_tensors() {
         "num_hidden_layers": 1, "intermediate_size": 16, "max_position_embeddings": 64});
     let side = Side {
         config: &cfg,
-        tokenizer: Some(&tok),
-        tokenizer_config: None,
-        sentencepiece: None,
-        added_tokens: None,
-        chat_template: None,
+        tokenizer: TokenizerFiles {
+            tokenizer_json: Some(&tok),
+            tokenizer_config: None,
+            sentencepiece: None,
+            added_tokens: None,
+            chat_template: None,
+        },
         name: "x",
     };
     assert!(plan_convert(&model, &side, GgmlType::F16, &|_| false).is_err());
@@ -286,11 +292,13 @@ fn sentencepiece_tokenizer_model_gives_llama_cpp_vocabulary() {
     let model = load_one("ckpt/model.safetensors", &ckpt);
     let side = Side {
         config: &config,
-        tokenizer: None,
-        tokenizer_config: Some(&tok_cfg),
-        sentencepiece: Some(&spm),
-        added_tokens: Some(&added),
-        chat_template: Some("{{ jinja }}"),
+        tokenizer: TokenizerFiles {
+            tokenizer_json: None,
+            tokenizer_config: Some(&tok_cfg),
+            sentencepiece: Some(&spm),
+            added_tokens: Some(&added),
+            chat_template: Some("{{ jinja }}"),
+        },
         name: "spm",
     };
     let rw = plan_convert(&model, &side, GgmlType::F16, &|_| false).unwrap();
@@ -355,7 +363,10 @@ fn sentencepiece_tokenizer_model_gives_llama_cpp_vocabulary() {
     // A damaged tokenizer.model is refused with where it broke.
     let cut = &spm[..spm.len() - 3];
     let side = Side {
-        sentencepiece: Some(cut),
+        tokenizer: TokenizerFiles {
+            sentencepiece: Some(cut),
+            ..side.tokenizer
+        },
         ..side
     };
     let err = plan_convert(&model, &side, GgmlType::F16, &|_| false)

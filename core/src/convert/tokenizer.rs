@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::sentencepiece::parse_model;
 use super::special_vocab::SpecialVocab;
-use super::spm_vocab;
+use super::{cfg_u64, refused, spm_vocab};
 use crate::meta::{GgufValueType as T, MetaEntry, MetaValue, NumArray, StrArray};
 use crate::repair::RepairError;
 use crate::write::gguf::{entry, entry_bool, entry_str};
@@ -18,26 +18,25 @@ use crate::write::gguf::{entry, entry_bool, entry_str};
 pub(super) const NORMAL: i32 = 1;
 pub(super) const CONTROL: i32 = 3;
 pub(super) const USER_DEFINED: i32 = 4;
-const UNUSED: i32 = 5;
-const BYTE: i32 = 6;
+pub(super) const UNUSED: i32 = 5;
+pub(super) const BYTE: i32 = 6;
 
 /// Most tokens a vocabulary may declare (the largest real vocabularies hold ~260k).
 pub(super) const MAX_VOCAB: u64 = 1 << 22;
 
 /// The tokenizer side files of a checkpoint.
-pub(super) struct TokenizerFiles<'a> {
+pub struct TokenizerFiles<'a> {
+    /// `tokenizer.json`.
     pub tokenizer_json: Option<&'a Value>,
+    /// `tokenizer_config.json`.
     pub tokenizer_config: Option<&'a Value>,
-    /// `tokenizer.model`'s bytes.
+    /// The bytes of `tokenizer.model` (a SentencePiece model), when the checkpoint has one.
     pub sentencepiece: Option<&'a [u8]>,
-    /// `added_tokens.json`.
+    /// `added_tokens.json`, when the checkpoint has one.
     pub added_tokens: Option<&'a Value>,
-    /// `chat_template.jinja`.
+    /// A chat template from `chat_template.jinja`, when the checkpoint has one (used when
+    /// tokenizer_config.json has none, as gguf-py does).
     pub chat_template: Option<&'a str>,
-}
-
-fn refused(m: impl Into<String>) -> RepairError {
-    RepairError::Refused(m.into())
 }
 
 fn is_byte_token(t: &str) -> bool {
@@ -54,6 +53,8 @@ fn strings(key: &str, items: Vec<String>) -> MetaEntry {
 
 /// Every `tokenizer.*` entry for `arch` (llama, qwen2, gemma3). A `tokenizer.model` is
 /// preferred to tokenizer.json, as llama.cpp prefers it for these architectures.
+/// `vocab_size` is config.json's; the SentencePiece path prefers
+/// `vocab_size_per_layer_input` to it, as `_create_vocab_sentencepiece` does.
 pub(super) fn entries(
     arch: &str,
     files: &TokenizerFiles<'_>,
@@ -74,8 +75,8 @@ pub(super) fn entries(
     let n_vocab = if let Some(bytes) = files.sentencepiece {
         let pieces = parse_model(bytes).map_err(|e| refused(e.to_string()))?;
         let v = spm_vocab::build(
-            &pieces,
-            vocab_size,
+            pieces,
+            cfg_u64(config, "vocab_size_per_layer_input").or(vocab_size),
             files.added_tokens,
             files.tokenizer_config,
         )?;
