@@ -78,7 +78,8 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Kerne
     Ok(())
 }
 
-/// Like [`dequantize`], but always the scalar reference (for tests and benchmarks).
+/// Like [`dequantize`], but always the scalar reference: what [`super::scalar::dequantize`]
+/// runs for this module's types.
 pub fn dequantize_reference(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
     let reference = reference_kernel(ty).ok_or(KernelError::Unsupported(ty.name()))?;
     check_whole_blocks(ty, src, dst)?;

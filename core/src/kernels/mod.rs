@@ -100,6 +100,10 @@ fn dequantize_blocks(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Ke
     if wasm::dequantize(ty, src, dst) {
         return Ok(());
     }
+    if iquants::has_simd(ty) {
+        // The i-quant SIMD paths (they check the sizes like the reference does).
+        return iquants::dequantize(ty, src, dst);
+    }
     scalar::dequantize(ty, src, dst)
 }
 

@@ -13,7 +13,8 @@ use super::blocks::{
 use super::{kquant, KernelError};
 use crate::ggml::types::GgmlType;
 
-/// Dequantize whole blocks (`dst.len()` is a multiple of the block size and matches `src`).
+/// Dequantize whole blocks (`dst.len()` is a multiple of the block size and matches `src`)
+/// with the scalar reference of every type, the i-quant family's included (never SIMD).
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
     match ty {
         GgmlType::F32 => elements(src, dst, |b: [u8; 4]| f32::from_le_bytes(b)),
@@ -49,7 +50,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Kerne
         | GgmlType::TQ1_0
         | GgmlType::TQ2_0
         | GgmlType::MXFP4
-        | GgmlType::NVFP4 => return super::iquants::dequantize(ty, src, dst),
+        | GgmlType::NVFP4 => return super::iquants::dequantize_reference(ty, src, dst),
         GgmlType::Q1_0 => return Err(KernelError::Unsupported(ty.name())),
     }
     Ok(())

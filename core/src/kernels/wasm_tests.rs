@@ -101,16 +101,6 @@ mod simd128 {
     /// Written before every decode: an output the kernel leaves alone shows as a difference.
     const POISON: f32 = f32::from_bits(0x7fc0_dead);
 
-    /// The scalar reference (`scalar::dequantize` hands the i-quant types to
-    /// `iquants::dequantize`, which takes their SIMD path, so those use the reference entry).
-    fn reference(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
-        if iquants::TYPES.contains(&ty) {
-            iquants::dequantize_reference(ty, src, dst).unwrap();
-        } else {
-            scalar::dequantize(ty, src, dst).unwrap();
-        }
-    }
-
     /// The first element where `got` and `want` differ bit for bit (NaN payloads included).
     fn first_difference(what: &str, got: &[f32], want: &[f32]) -> Result<(), String> {
         assert_eq!(got.len(), want.len(), "{what}: length");
@@ -134,7 +124,7 @@ mod simd128 {
         assert_eq!(src.len() % ts, 0);
         let n = src.len() / ts * bs;
         let mut want = vec![0f32; n];
-        reference(ty, src, &mut want);
+        scalar::dequantize(ty, src, &mut want).unwrap();
 
         let mut got = vec![POISON; n];
         if iquants::TYPES.contains(&ty) {
