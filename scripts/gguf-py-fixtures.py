@@ -89,6 +89,7 @@ UE4M3_SPECIALS = [
     (0x7E, "largest finite"),
     (0x01, "smallest subnormal"),
 ]
+SCALE_SPECIALS = {"f16": F16_SPECIALS, "f16_iq1m": F16_SPECIALS, "e8m0": E8M0_SPECIALS, "ue4m3": UE4M3_SPECIALS}
 
 # Element specials for the float types: (bits, what).
 F32_SPECIALS = [
@@ -103,7 +104,6 @@ F32_SPECIALS = [
     (0x807FFFFF, "largest negative subnormal"),
     (0x7F7FFFFF, "largest finite"),
 ]
-F16_ELEMENT_SPECIALS = F16_SPECIALS
 BF16_SPECIALS = [
     (0x7F80, "+inf"),
     (0xFF80, "-inf"),
@@ -126,12 +126,6 @@ F64_SPECIALS = [
     (np.float64(-0.0), "-zero"),
     (np.frombuffer(np.uint64(0x7FF8000000000001).tobytes(), "<f8")[0], "nan with payload"),
 ]
-
-
-def ggml_types():
-    from gguf import GGMLQuantizationType
-
-    return list(GGMLQuantizationType)
 
 
 def gguf_py_dequantizes(qtype):
@@ -166,6 +160,21 @@ def set_iq1m_d(block, off, bits):
         set_u16(block, lo, word)
 
 
+def set_scale(block, kind, off, bits, i=0):
+    """Write a scale field of one block (see SCALE_FIELDS); NVFP4's `i`-th special goes to
+    its scale byte i % 4."""
+    if kind == "f16":
+        set_u16(block, off, bits)
+    elif kind == "f16_iq1m":
+        set_iq1m_d(block, off, bits)
+    elif kind == "e8m0":
+        block[off] = bits
+    elif kind == "ue4m3":
+        block[off + i % 4] = bits
+    else:
+        raise AssertionError(kind)
+
+
 def block_tensor(name, rng):
     """Random blocks for a block type, scale fields sane except in the planted blocks."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -181,45 +190,25 @@ def block_tensor(name, rng):
     blocks = rng.integers(0, 256, (n_blocks, type_size), dtype=np.uint8)
     fields = SCALE_FIELDS[name]
     for kind, off in fields:
-        if kind == "f16":
+        if kind in ("f16", "f16_iq1m"):
             halves = sane_f16(rng, n_blocks)
             for b in range(n_blocks):
-                set_u16(blocks[b], off, int(halves[b]))
-        elif kind == "f16_iq1m":
-            halves = sane_f16(rng, n_blocks)
-            for b in range(n_blocks):
-                set_iq1m_d(blocks[b], off, int(halves[b]))
+                set_scale(blocks[b], kind, off, int(halves[b]))
         elif kind == "e8m0":
             blocks[:, off] = rng.integers(110, 141, n_blocks, dtype=np.uint8)
-        elif kind == "ue4m3":
-            pass
-        else:
+        elif kind != "ue4m3":  # NVFP4's random scale bytes are all finite: left as they are
             raise AssertionError(kind)
     special = []
     for fi, (kind, off) in enumerate(fields):
-        table = {"f16": F16_SPECIALS, "f16_iq1m": F16_SPECIALS, "e8m0": E8M0_SPECIALS, "ue4m3": UE4M3_SPECIALS}[kind]
+        table = SCALE_SPECIALS[kind]
         for i, (bits, what) in enumerate(table):
             b = 1 + 4 * i + 2 * fi
-            if kind == "f16":
-                set_u16(blocks[b], off, bits)
-            elif kind == "f16_iq1m":
-                set_iq1m_d(blocks[b], off, bits)
-            elif kind == "e8m0":
-                blocks[b, off] = bits
-            else:
-                blocks[b, off + (i % 4)] = bits
+            set_scale(blocks[b], kind, off, bits, i)
             special.append({"block": b, "field": fi, "bits": hex(bits), "what": what})
         # The last block too: a tail that SIMD paths decode on their own.
         last = n_blocks - 1
         bits, what = table[0]
-        if kind == "f16":
-            set_u16(blocks[last], off, bits)
-        elif kind == "f16_iq1m":
-            set_iq1m_d(blocks[last], off, bits)
-        elif kind == "e8m0":
-            blocks[last, off] = bits
-        else:
-            blocks[last, off] = bits
+        set_scale(blocks[last], kind, off, bits)
         special.append({"block": last, "field": fi, "bits": hex(bits), "what": what})
     raw = blocks.reshape(ROWS, BLOCKS_PER_ROW * type_size)
     return qtype, raw, special, BLOCKS_PER_ROW * block_size
@@ -246,7 +235,7 @@ def element_tensor(name, rng):
         arr = bits.view("<f4")
     elif name == "F16":
         bits = finite_bits(rng.integers(0, 1 << 16, n, dtype=np.uint16), 0x7C00, 10)
-        for p, (b, what) in zip(positions(len(F16_ELEMENT_SPECIALS)), F16_ELEMENT_SPECIALS):
+        for p, (b, what) in zip(positions(len(F16_SPECIALS)), F16_SPECIALS):
             bits[p] = b
             special.append({"element": p, "bits": hex(b), "what": what})
         arr = bits.astype("<u2").view("<f2")
@@ -282,9 +271,9 @@ def dequant(outdir):
     from gguf import GGMLQuantizationType, GGML_QUANT_SIZES, GGUFReader, GGUFWriter, quants
 
     os.makedirs(outdir, exist_ok=True)
-    by_gguf_py = [t.name for t in ggml_types() if gguf_py_dequantizes(t)]
+    by_gguf_py = [t.name for t in GGMLQuantizationType if gguf_py_dequantizes(t)]
     numpy_oracle = [n for n in ("F64", "I8", "I16", "I32", "I64") if n not in by_gguf_py]
-    not_dequantized = [t.name for t in ggml_types() if t.name not in by_gguf_py and t.name not in numpy_oracle]
+    not_dequantized = [t.name for t in GGMLQuantizationType if t.name not in by_gguf_py and t.name not in numpy_oracle]
 
     path = os.path.join(outdir, "dequant.gguf")
     w = GGUFWriter(path, "llama")

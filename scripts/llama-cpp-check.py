@@ -314,7 +314,6 @@ def compare_tensors(ours, ref, outtype):
             rv = r["data"].astype(np.float32).ravel()
             i = int(np.flatnonzero(ov.view(np.uint32) != rv.view(np.uint32))[0])
             raise AssertionError(f"{outtype}: {name} value {i}: quantdoc {ov[i]!r}, llama.cpp {rv[i]!r}")
-    return len(ref)
 
 
 def check_convert(quantdoc, convert_py, nf4, repaired, work):

@@ -4,32 +4,55 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
 
 use quantdoc_core::finding::{Finding, Severity};
-use quantdoc_core::load::{load, Input};
+use quantdoc_core::model::Model;
 use quantdoc_core::rules::health;
-use quantdoc_core::scan::{scan_model, ScanOptions};
-use quantdoc_core::source::SliceSource;
+use quantdoc_core::scan::{scan_model, ScanOptions, ScanResult};
+use quantdoc_tests::MemFiles;
 
 const FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 
-fn gemma_or_skip(test: &str) -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("QUANTDOC_GEMMA").map(PathBuf::from),
-        std::env::var_os("QUANTDOC_CACHE").map(|d| PathBuf::from(d).join(FILE)),
-        Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../.cache")
-                .join(FILE),
-        ),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
+/// The Gemma file in memory, its model and its default scan: read, loaded and scanned once
+/// for all the tests here.
+struct Gemma {
+    files: MemFiles,
+    model: Model,
+    scan: ScanResult,
+}
+
+fn gemma_or_skip(test: &str) -> Option<&'static Gemma> {
+    static GEMMA: OnceLock<Option<Gemma>> = OnceLock::new();
+    let gemma = GEMMA.get_or_init(|| {
+        let candidates = [
+            std::env::var_os("QUANTDOC_GEMMA").map(PathBuf::from),
+            std::env::var_os("QUANTDOC_CACHE").map(|d| PathBuf::from(d).join(FILE)),
+            Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../.cache")
+                    .join(FILE),
+            ),
+        ];
+        let path = candidates.into_iter().flatten().find(|p| p.is_file())?;
+        let files = MemFiles::read(&[path]);
+        let model = files.load().unwrap();
+        let scan = scan_model(
+            &model,
+            &files.sources(),
+            &ScanOptions::default(),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        Some(Gemma { files, model, scan })
+    });
+    if gemma.is_none() {
         eprintln!(
             "SKIPPED {test}: {FILE} not found (run scripts/fetch-gemma.sh, or set QUANTDOC_GEMMA)"
         );
     }
-    found
+    gemma.as_ref()
 }
 
 fn loud(f: &[Finding]) -> Vec<&Finding> {
@@ -40,33 +63,20 @@ fn loud(f: &[Finding]) -> Vec<&Finding> {
 
 #[test]
 fn gemma_scans_healthy_with_plausible_statistics() {
-    let Some(path) = gemma_or_skip("gemma_scans_healthy_with_plausible_statistics") else {
+    let Some(Gemma { model, scan, .. }) =
+        gemma_or_skip("gemma_scans_healthy_with_plausible_statistics")
+    else {
         return;
     };
-    let bytes = std::fs::read(&path).unwrap();
-    let src = SliceSource::new(&bytes[..]);
-    let model = load(&[Input {
-        path: path.display().to_string(),
-        source: &src,
-    }])
-    .unwrap();
     assert_eq!(model.architecture(), Some("gemma3"));
     assert_eq!(model.tensors.len(), 236);
 
-    let header = health::check_header(&model);
+    let header = health::check_header(model);
     assert!(
         loud(&header).is_empty(),
         "header health findings on a healthy model: {header:#?}"
     );
 
-    let scan = scan_model(
-        &model,
-        &[&src],
-        &ScanOptions::default(),
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
     for t in &scan.tensors {
         let s = t
             .stats
@@ -104,7 +114,7 @@ fn gemma_scans_healthy_with_plausible_statistics() {
         assert!((0.5..1000.0).contains(&r), "{} rms {r}", t.name);
     }
 
-    let findings = health::check(&model, &scan);
+    let findings = health::check(model, scan);
     assert!(
         loud(&findings).is_empty(),
         "health findings on a healthy model: {findings:#?}"
@@ -116,24 +126,28 @@ fn gemma_scans_healthy_with_plausible_statistics() {
 /// counts and hashes equal, moments and row RMS equal up to the decode path's f32 rounding.
 #[test]
 fn gemma_statistics_from_codes_equal_decoded_statistics() {
-    let Some(path) = gemma_or_skip("gemma_statistics_from_codes_equal_decoded_statistics") else {
+    let Some(Gemma {
+        files,
+        model,
+        scan: codes,
+    }) = gemma_or_skip("gemma_statistics_from_codes_equal_decoded_statistics")
+    else {
         return;
     };
-    let bytes = std::fs::read(&path).unwrap();
-    let src = SliceSource::new(&bytes[..]);
-    let model = load(&[Input {
-        path: path.display().to_string(),
-        source: &src,
-    }])
-    .unwrap();
-    let scan_with = |from_codes| {
-        let opts = ScanOptions {
-            from_codes,
-            ..ScanOptions::default()
-        };
-        scan_model(&model, &[&src], &opts, &mut |_| {}, &AtomicBool::new(false)).unwrap()
+    // The shared scan ran with the default options, which take statistics from the codes.
+    assert!(ScanOptions::default().from_codes);
+    let opts = ScanOptions {
+        from_codes: false,
+        ..ScanOptions::default()
     };
-    let (codes, decoded) = (scan_with(true), scan_with(false));
+    let decoded = scan_model(
+        model,
+        &files.sources(),
+        &opts,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * a.abs().max(b.abs());
     let mut q4_k = 0;
     for ((a, b), t) in codes

@@ -9,26 +9,12 @@ mod repair_support;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 
-use quantdoc_core::finding::Finding;
-use quantdoc_core::report::header_findings;
-use quantdoc_core::rules::health;
+use quantdoc_core::finding::grouped;
+use quantdoc_core::report::link::scanned_report;
 use quantdoc_core::scan::{scan_model, ScanOptions};
 use quantdoc_tests::MemFiles;
 use repair_support::{fixtures_script, gguf_py, run, scratch};
 use serde_json::Value;
-
-/// 36864000 -> "36,864,000", as finding messages print counts.
-fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not an integer: {v}"))
@@ -276,8 +262,7 @@ fn planted_defects_are_reported_with_their_numbers() {
         &AtomicBool::new(false),
     )
     .expect("scan");
-    let mut core: Vec<Finding> = header_findings(&model);
-    core.extend(health::check(&model, &scan));
+    let core = scanned_report(&model, String::new(), &scan).findings;
     let key = |code: &str, sev: &str, t: Option<&str>, m: &str| {
         format!("{code}|{sev}|{}|{m}", t.unwrap_or("-"))
     };

@@ -111,37 +111,31 @@ fn make_venv() -> Option<PathBuf> {
     ready(&python).then_some(python)
 }
 
-/// Run scripts/gguf-py-check.py with `args`; panics with its stderr on failure.
-pub fn check_script(py: &Path, args: &[&str]) -> String {
-    let script = workspace_root().join("scripts").join("gguf-py-check.py");
+/// Run `scripts/<name>` with `args` in `py`; panics with its stderr on failure, returns
+/// its stdout.
+pub fn py_script(py: &Path, name: &str, args: &[&str]) -> String {
+    let script = workspace_root().join("scripts").join(name);
     let out = Command::new(py)
         .arg(script)
         .args(args)
         .output()
-        .expect("run gguf-py-check.py");
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
     assert!(
         out.status.success(),
-        "gguf-py-check.py {args:?} failed:\n{}",
+        "{name} {args:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Run scripts/gguf-py-fixtures.py (fresh fixtures made by gguf-py at test time) with
-/// `args`; panics with its stderr on failure, returns its stdout.
+/// Run scripts/gguf-py-check.py with `args`.
+pub fn check_script(py: &Path, args: &[&str]) -> String {
+    py_script(py, "gguf-py-check.py", args)
+}
+
+/// Run scripts/gguf-py-fixtures.py (fresh fixtures made by gguf-py at test time) with `args`.
 pub fn fixtures_script(py: &Path, args: &[&str]) -> String {
-    let script = workspace_root().join("scripts").join("gguf-py-fixtures.py");
-    let out = Command::new(py)
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run gguf-py-fixtures.py");
-    assert!(
-        out.status.success(),
-        "gguf-py-fixtures.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    py_script(py, "gguf-py-fixtures.py", args)
 }
 
 /// A fresh scratch directory under the target dir (kept small; removed by the test).
