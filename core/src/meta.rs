@@ -77,27 +77,10 @@ impl StrArray {
         }
     }
 
-    /// Build from a buffer and the end offset of each string. `None` unless the invariants
-    /// hold (ends non-decreasing, on char boundaries, the last one at `bytes.len()`).
-    pub fn from_parts(bytes: String, ends: Vec<usize>) -> Option<Self> {
-        let mut prev = 0;
-        for &e in &ends {
-            if e < prev || !bytes.is_char_boundary(e) {
-                return None;
-            }
-            prev = e;
-        }
-        if prev != bytes.len() {
-            return None;
-        }
-        Some(StrArray { bytes, ends })
-    }
-
-    /// `from_parts` for a caller that has checked the invariants itself.
+    /// Build from a buffer and the end offset of each string, for a caller that has checked
+    /// the invariants itself (checked again in debug builds).
     pub(crate) fn from_checked_parts(bytes: String, ends: Vec<usize>) -> Self {
-        debug_assert!(ends.windows(2).all(|w| w[0] <= w[1]));
-        debug_assert_eq!(ends.last().copied().unwrap_or(0), bytes.len());
-        debug_assert!(ends.iter().all(|&e| bytes.is_char_boundary(e)));
+        debug_assert!(parts_are_valid(&bytes, &ends));
         StrArray { bytes, ends }
     }
 
@@ -134,13 +117,19 @@ impl StrArray {
             back: self.len(),
         }
     }
+}
 
-    /// Every string as an owned `MetaValue::String` (the element-by-element form).
-    pub fn to_values(&self) -> Vec<MetaValue> {
-        self.iter()
-            .map(|s| MetaValue::String(s.to_string()))
-            .collect()
+/// The [`StrArray`] invariants: `ends` non-decreasing, on char boundaries of `bytes`, the
+/// last one at `bytes.len()`.
+fn parts_are_valid(bytes: &str, ends: &[usize]) -> bool {
+    let mut prev = 0;
+    for &e in ends {
+        if e < prev || !bytes.is_char_boundary(e) {
+            return false;
+        }
+        prev = e;
     }
+    prev == bytes.len()
 }
 
 impl std::fmt::Debug for StrArray {
@@ -327,15 +316,6 @@ impl NumArray {
             NumArray::F64(v) => MetaValue::F64(*v.get(i)?),
         })
     }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            (0..self.len())
-                .filter_map(|i| self.get(i))
-                .map(|v| v.to_json())
-                .collect(),
-        )
-    }
 }
 
 /// GGUF value type ids (gguf_type in ggml's gguf.h).
@@ -516,33 +496,18 @@ impl MetaValue {
         MetaValue::Strings(items.into_iter().collect())
     }
 
-    /// Serializes exactly as [`Self::to_json`] would, without building JSON values first
-    /// (what `--json` writes for a 262,144-token vocabulary).
+    /// The value's JSON (what `--json` prints; arrays complete), serialized straight from
+    /// the value without building JSON values first (what `--json` writes for a
+    /// 262,144-token vocabulary). Integers stay integers, floats are widened to f64, and a
+    /// non-finite float (which has no JSON number) becomes its text, e.g. `"NaN"`.
     pub fn json_view(&self) -> JsonView<'_> {
         JsonView(self)
     }
 
-    /// The value as JSON (what `--json` prints; arrays complete).
+    /// The value as a JSON value: [`Self::json_view`] collected.
     pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            MetaValue::Bool(b) => serde_json::Value::Bool(*b),
-            MetaValue::U64(v) => (*v).into(),
-            MetaValue::I64(v) => (*v).into(),
-            MetaValue::F64(v) => serde_json::Number::from_f64(*v)
-                .map(serde_json::Value::Number)
-                .unwrap_or_else(|| serde_json::Value::String(v.to_string())),
-            MetaValue::String(s) => serde_json::Value::String(s.clone()),
-            MetaValue::Array(a) => {
-                serde_json::Value::Array(a.iter().map(|v| v.to_json()).collect())
-            }
-            MetaValue::Numbers(n) => n.to_json(),
-            MetaValue::Json(v) => v.clone(),
-            MetaValue::Strings(a) => serde_json::Value::Array(
-                a.iter()
-                    .map(|s| serde_json::Value::String(s.to_string()))
-                    .collect(),
-            ),
-        }
+        serde_json::to_value(self.json_view())
+            .expect("a metadata value serializes to JSON (every map key is a string)")
     }
 
     /// A short one-line rendering for human output: long arrays collapse to their length.
@@ -579,7 +544,7 @@ impl MetaValue {
 pub struct JsonView<'a>(&'a MetaValue);
 
 fn ser_f64<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
-    // As `to_json`: a non-finite float has no JSON number, so it becomes its text.
+    // A non-finite float has no JSON number, so it becomes its text.
     if v.is_finite() {
         s.serialize_f64(v)
     } else {
@@ -599,7 +564,7 @@ impl Serialize for JsonView<'_> {
             MetaValue::Strings(a) => s.collect_seq(a.iter()),
             MetaValue::Json(v) => v.serialize(s),
             MetaValue::Numbers(n) => {
-                // As `NumArray::to_json`: integers as integers, every float widened to f64.
+                // Integers as integers, every float widened to f64 (as `NumArray::get`).
                 let mut seq = s.serialize_seq(Some(n.len()))?;
                 macro_rules! each {
                     ($v:expr, $conv:expr) => {
@@ -705,7 +670,7 @@ mod tests {
         assert_eq!(r, ["\u{0}", "▁wörld ✓", "héllo", "", "<pad>"]);
         assert_eq!(a.iter().len(), 5);
         assert_eq!(format!("{a:?}"), format!("{v:?}"));
-        assert_eq!(a.to_values(), as_values(&v).as_array().unwrap());
+        assert_eq!(MetaValue::Strings(a.clone()), as_values(&v));
         let empty = StrArray::new();
         assert!(empty.is_empty());
         assert_eq!(empty.get(0), None);
@@ -713,16 +678,17 @@ mod tests {
     }
 
     #[test]
-    fn from_parts_checks_the_invariants() {
-        let ok = StrArray::from_parts("abcé".into(), vec![1, 1, 5]).unwrap();
+    fn parts_are_valid_checks_the_invariants() {
+        assert!(parts_are_valid("abcé", &[1, 1, 5]));
+        let ok = StrArray::from_checked_parts("abcé".into(), vec![1, 1, 5]);
         assert_eq!(ok.iter().collect::<Vec<_>>(), ["a", "", "bcé"]);
         // Decreasing, not reaching the end, past the end, inside a character.
-        assert!(StrArray::from_parts("abc".into(), vec![2, 1, 3]).is_none());
-        assert!(StrArray::from_parts("abc".into(), vec![1, 2]).is_none());
-        assert!(StrArray::from_parts("abc".into(), vec![4]).is_none());
-        assert!(StrArray::from_parts("é".into(), vec![1, 2]).is_none());
-        assert!(StrArray::from_parts(String::new(), vec![]).is_some());
-        assert!(StrArray::from_parts("a".into(), vec![]).is_none());
+        assert!(!parts_are_valid("abc", &[2, 1, 3]));
+        assert!(!parts_are_valid("abc", &[1, 2]));
+        assert!(!parts_are_valid("abc", &[4]));
+        assert!(!parts_are_valid("é", &[1, 2]));
+        assert!(parts_are_valid("", &[]));
+        assert!(!parts_are_valid("a", &[]));
     }
 
     #[test]
@@ -811,44 +777,101 @@ mod tests {
         assert_eq!(wide.summary(200), wide_v.summary(200));
     }
 
+    /// The JSON of every value kind, written out independently of `JsonView`: integers
+    /// exact, floats widened to f64, non-finite floats as text, arrays complete.
     #[test]
-    fn json_view_writes_what_to_json_builds() {
-        let values = vec![
-            MetaValue::Bool(true),
-            MetaValue::U64(u64::MAX),
-            MetaValue::I64(i64::MIN),
-            MetaValue::F64(0.1),
-            MetaValue::F64(f64::NAN),
-            MetaValue::F64(f64::NEG_INFINITY),
-            MetaValue::String("q\"\n✓".into()),
-            MetaValue::Strings(sample()),
-            MetaValue::Numbers(NumArray::U8(vec![0, 255])),
-            MetaValue::Numbers(NumArray::I8(vec![-128, 7])),
-            MetaValue::Numbers(NumArray::U16(vec![65535])),
-            MetaValue::Numbers(NumArray::I16(vec![-3])),
-            MetaValue::Numbers(NumArray::U32(vec![4_000_000_000])),
-            MetaValue::Numbers(NumArray::I32(vec![-2_000_000_000])),
-            MetaValue::Numbers(NumArray::U64(vec![u64::MAX])),
-            MetaValue::Numbers(NumArray::I64(vec![i64::MIN])),
-            MetaValue::Numbers(NumArray::F32(vec![0.1, f32::INFINITY, -1000.0, 1e-40])),
-            MetaValue::Numbers(NumArray::F64(vec![f64::NAN, 2.5])),
-            MetaValue::Array(vec![
+    fn json_of_every_value_kind() {
+        use serde_json::json;
+        let cases = vec![
+            (MetaValue::Bool(true), json!(true)),
+            (MetaValue::U64(u64::MAX), json!(u64::MAX)),
+            (MetaValue::I64(i64::MIN), json!(i64::MIN)),
+            (MetaValue::F64(0.1), json!(0.1)),
+            (MetaValue::F64(f64::NAN), json!("NaN")),
+            (MetaValue::F64(f64::NEG_INFINITY), json!("-inf")),
+            (MetaValue::String("q\"\n✓".into()), json!("q\"\n✓")),
+            (
                 MetaValue::Strings(sample()),
-                MetaValue::Array(vec![MetaValue::Bool(false), MetaValue::F64(1e300)]),
-                MetaValue::Numbers(NumArray::F32(vec![])),
-            ]),
-            MetaValue::Json(serde_json::json!({"a": [1, 2.5, null, "x"]})),
+                json!(["<pad>", "", "héllo", "▁wörld ✓", "\u{0}"]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::U8(vec![0, 255])),
+                json!([0, 255]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::I8(vec![-128, 7])),
+                json!([-128, 7]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::U16(vec![65535])),
+                json!([65535]),
+            ),
+            (MetaValue::Numbers(NumArray::I16(vec![-3])), json!([-3])),
+            (
+                MetaValue::Numbers(NumArray::U32(vec![4_000_000_000])),
+                json!([4_000_000_000u32]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::I32(vec![-2_000_000_000])),
+                json!([-2_000_000_000i32]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::U64(vec![u64::MAX])),
+                json!([u64::MAX]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::I64(vec![i64::MIN])),
+                json!([i64::MIN]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::F32(vec![0.1, f32::INFINITY, -1000.0, 1e-40])),
+                json!([0.1f32 as f64, "inf", -1000.0, 1e-40f32 as f64]),
+            ),
+            (
+                MetaValue::Numbers(NumArray::F64(vec![f64::NAN, 2.5])),
+                json!(["NaN", 2.5]),
+            ),
+            (
+                MetaValue::Array(vec![
+                    MetaValue::Strings(sample()),
+                    MetaValue::Array(vec![MetaValue::Bool(false), MetaValue::F64(1e300)]),
+                    MetaValue::Numbers(NumArray::F32(vec![])),
+                ]),
+                json!([
+                    ["<pad>", "", "héllo", "▁wörld ✓", "\u{0}"],
+                    [false, 1e300],
+                    []
+                ]),
+            ),
+            (
+                MetaValue::Json(json!({"a": [1, 2.5, null, "x"]})),
+                json!({"a": [1, 2.5, null, "x"]}),
+            ),
         ];
-        for v in &values {
-            let direct = serde_json::to_string(&v.json_view()).unwrap();
-            assert_eq!(direct, v.to_json().to_string(), "{v:?}");
-            let pretty = serde_json::to_string_pretty(&v.json_view()).unwrap();
+        for (v, want) in &cases {
+            assert_eq!(&v.to_json(), want, "{v:?}");
             assert_eq!(
-                pretty,
-                serde_json::to_string_pretty(&v.to_json()).unwrap(),
+                serde_json::to_string(&v.json_view()).unwrap(),
+                want.to_string(),
+                "{v:?}"
+            );
+            assert_eq!(
+                serde_json::to_string_pretty(&v.json_view()).unwrap(),
+                serde_json::to_string_pretty(want).unwrap(),
                 "{v:?}"
             );
         }
+        // Floats stay floats, integers stay integers.
+        assert_eq!(
+            MetaValue::Numbers(NumArray::F32(vec![-1000.0]))
+                .to_json()
+                .to_string(),
+            "[-1000.0]"
+        );
+        assert_eq!(
+            MetaValue::F64(f64::INFINITY).to_json().to_string(),
+            "\"inf\""
+        );
     }
 
     #[test]

@@ -156,18 +156,10 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Read `n` raw bytes into a new Vec (n already checked against the file by `take`).
+    /// Read `n` raw bytes into a new Vec (n checked against the file first, as `append_to`).
     pub fn bytes(&mut self, n: u64, field: &str) -> Result<Vec<u8>, LoadError> {
-        self.need(n, field)?;
-        let n = usize::try_from(n).map_err(|_| self.err(self.pos, field, "length too large"))?;
-        if n <= BUF || self.whole.is_some() {
-            return Ok(self.take(n, field)?.to_vec());
-        }
-        let mut v = vec![0u8; n];
-        self.src
-            .read_exact_at(self.pos, &mut v)
-            .map_err(|e| self.err(self.pos, field, e.to_string()))?;
-        self.pos += n as u64;
+        let mut v = Vec::new();
+        self.append_to(n, &mut v, field)?;
         Ok(v)
     }
 }

@@ -58,6 +58,8 @@ pub struct RawTensor {
 #[derive(Debug, Clone)]
 pub struct RawGgufBuilder {
     pub version: u32,
+    /// Write every number big-endian (the magic stays `GGUF`).
+    pub big_endian: bool,
     pub alignment: u64,
     pub kv: Vec<(String, RawValue)>,
     pub tensors: Vec<RawTensor>,
@@ -67,6 +69,7 @@ impl Default for RawGgufBuilder {
     fn default() -> Self {
         RawGgufBuilder {
             version: 3,
+            big_endian: false,
             alignment: 32,
             kv: Vec::new(),
             tensors: Vec::new(),
@@ -96,11 +99,19 @@ impl RawGgufBuilder {
         self
     }
 
+    /// Little-endian bytes of a number in the file's byte order.
+    fn ord<const N: usize>(&self, mut le: [u8; N]) -> [u8; N] {
+        if self.big_endian {
+            le.reverse();
+        }
+        le
+    }
+
     fn put_len(&self, out: &mut Vec<u8>, n: u64) {
         if self.version == 1 {
-            out.extend_from_slice(&(n as u32).to_le_bytes());
+            out.extend_from_slice(&self.ord((n as u32).to_le_bytes()));
         } else {
-            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&self.ord(n.to_le_bytes()));
         }
     }
 
@@ -113,18 +124,18 @@ impl RawGgufBuilder {
         match v {
             RawValue::U8(x) => out.push(*x),
             RawValue::I8(x) => out.push(*x as u8),
-            RawValue::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            RawValue::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
+            RawValue::U16(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::I16(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::U32(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::I32(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::U64(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::I64(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::F32(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
+            RawValue::F64(x) => out.extend_from_slice(&self.ord(x.to_le_bytes())),
             RawValue::Bool(x) => out.push(*x as u8),
             RawValue::Str(s) => self.put_str(out, s),
             RawValue::Array(elem, items) => {
-                out.extend_from_slice(&elem.id().to_le_bytes());
+                out.extend_from_slice(&self.ord(elem.id().to_le_bytes()));
                 self.put_len(out, items.len() as u64);
                 // Nested arrays carry their own element type and count.
                 for it in items {
@@ -152,12 +163,12 @@ impl RawGgufBuilder {
     pub fn build(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.ord(self.version.to_le_bytes()));
         self.put_len(&mut out, self.tensors.len() as u64);
         self.put_len(&mut out, self.kv.len() as u64);
         for (k, v) in &self.kv {
             self.put_str(&mut out, k);
-            out.extend_from_slice(&v.value_type().id().to_le_bytes());
+            out.extend_from_slice(&self.ord(v.value_type().id().to_le_bytes()));
             self.put_value(&mut out, v);
         }
         let dense = self.dense_offsets();
@@ -169,12 +180,12 @@ impl RawGgufBuilder {
             .collect();
         for (t, off) in self.tensors.iter().zip(&offsets) {
             self.put_str(&mut out, &t.name);
-            out.extend_from_slice(&(t.ne.len() as u32).to_le_bytes());
+            out.extend_from_slice(&self.ord((t.ne.len() as u32).to_le_bytes()));
             for &d in &t.ne {
                 self.put_len(&mut out, d);
             }
-            out.extend_from_slice(&t.type_id.to_le_bytes());
-            out.extend_from_slice(&off.to_le_bytes());
+            out.extend_from_slice(&self.ord(t.type_id.to_le_bytes()));
+            out.extend_from_slice(&self.ord(off.to_le_bytes()));
         }
         let data_start = (out.len() as u64).next_multiple_of(self.alignment) as usize;
         out.resize(data_start, 0);

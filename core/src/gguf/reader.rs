@@ -50,6 +50,16 @@ pub struct Header {
     pub findings: Vec<Finding>,
 }
 
+/// A length or count field as stored: 4 bytes in version 1, else 8, little- or big-endian.
+fn decode_len(f: &[u8], v1: bool, big_endian: bool) -> u64 {
+    match (v1, big_endian) {
+        (true, false) => u32::from_le_bytes(f.try_into().expect("4 bytes")) as u64,
+        (true, true) => u32::from_be_bytes(f.try_into().expect("4 bytes")) as u64,
+        (false, false) => u64::from_le_bytes(f.try_into().expect("8 bytes")),
+        (false, true) => u64::from_be_bytes(f.try_into().expect("8 bytes")),
+    }
+}
+
 struct Parser<'a> {
     cur: Cursor<'a>,
     version: u32,
@@ -59,11 +69,9 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn len_field(&mut self, field: &str) -> Result<u64, LoadError> {
-        if self.version == 1 {
-            Ok(self.cur.u32(field)? as u64)
-        } else {
-            self.cur.u64(field)
-        }
+        let (v1, be) = (self.version == 1, self.cur.big_endian);
+        let f = self.cur.take(self.len_field_size() as usize, field)?;
+        Ok(decode_len(f, v1, be))
     }
 
     fn len_field_size(&self) -> u64 {
@@ -122,13 +130,7 @@ impl<'a> Parser<'a> {
             let window = self.cur.window();
             let mut used = 0;
             while done < n && window.len() - used >= len_size {
-                let f = &window[used..used + len_size];
-                let len = match (v1, be) {
-                    (true, false) => u32::from_le_bytes(f.try_into().expect("4 bytes")) as u64,
-                    (true, true) => u32::from_be_bytes(f.try_into().expect("4 bytes")) as u64,
-                    (false, false) => u64::from_le_bytes(f.try_into().expect("8 bytes")),
-                    (false, true) => u64::from_be_bytes(f.try_into().expect("8 bytes")),
-                };
+                let len = decode_len(&window[used..used + len_size], v1, be);
                 let rest = (window.len() - used - len_size) as u64;
                 if len > rest {
                     break;
@@ -613,6 +615,134 @@ mod tests {
         let h = parse_both(&out).unwrap();
         assert!(h.big_endian);
         assert_eq!(h.metadata[0].value, MetaValue::strings_from(["a", "", "ü"]));
+    }
+
+    /// A big-endian file (built by the raw builder) reads as the same little-endian file:
+    /// string arrays (fast and slow paths), every numeric array type the version has (each
+    /// value with distinct bytes, so a wrong byte order shows), scalars and tensor infos.
+    #[test]
+    fn big_endian_arrays_read_as_little_endian() {
+        let mut toks = tokens(2_000);
+        // 256 = 0x100: its v1 length field, read in the wrong order, is 65,536, which still
+        // fits in the file, so a fast path reading the wrong order gives other strings.
+        toks.insert(0, "x".repeat(256));
+        let n = 10_000usize;
+        let arr = |t: GgufValueType, f: &dyn Fn(usize) -> RawValue| {
+            RawValue::Array(t, (0..n).map(f).collect())
+        };
+        for version in [1, 2, 3] {
+            let mut b = RawGgufBuilder::new()
+                .kv("tokens", str_array(&toks))
+                .kv("u8", arr(GgufValueType::Uint8, &|i| RawValue::U8(i as u8)))
+                .kv(
+                    "i8",
+                    arr(GgufValueType::Int8, &|i| {
+                        RawValue::I8((i as u8 ^ 0x5a) as i8)
+                    }),
+                )
+                .kv(
+                    "u16",
+                    arr(GgufValueType::Uint16, &|i| RawValue::U16(0x0102 ^ i as u16)),
+                )
+                .kv(
+                    "i16",
+                    arr(GgufValueType::Int16, &|i| RawValue::I16(-0x0102 - i as i16)),
+                )
+                .kv(
+                    "u32",
+                    arr(GgufValueType::Uint32, &|i| {
+                        RawValue::U32(0x0102_0304 + i as u32)
+                    }),
+                )
+                .kv(
+                    "i32",
+                    arr(GgufValueType::Int32, &|i| {
+                        RawValue::I32(-0x0102_0304 - i as i32)
+                    }),
+                )
+                .kv(
+                    "f32",
+                    arr(GgufValueType::Float32, &|i| RawValue::F32(i as f32 * -0.75)),
+                )
+                .kv("scalar", RawValue::U32(0x0102_0304))
+                .tensor("t", &[3, 5], 0, vec![0; 60]);
+            if version >= 2 {
+                b = b
+                    .kv(
+                        "u64",
+                        arr(GgufValueType::Uint64, &|i| {
+                            RawValue::U64(0x0102_0304_0506_0708 + i as u64)
+                        }),
+                    )
+                    .kv(
+                        "i64",
+                        arr(GgufValueType::Int64, &|i| RawValue::I64(-(i as i64) << 40)),
+                    )
+                    .kv(
+                        "f64",
+                        arr(GgufValueType::Float64, &|i| RawValue::F64(i as f64 / 3.0)),
+                    );
+            }
+            b.version = version;
+            let le = parse_both(&b.build()).unwrap();
+            b.big_endian = true;
+            let bytes = b.build();
+            assert_eq!(bytes[4..8], version.to_be_bytes());
+            let be = parse_both(&bytes).unwrap();
+            assert!(!le.big_endian);
+            assert!(be.big_endian, "v{version}");
+            assert_eq!(be.version, version);
+            assert!(be.findings.is_empty(), "v{version}: {:?}", be.findings);
+            assert_eq!(be.metadata, le.metadata, "v{version}");
+            assert_eq!(be.tensors, le.tensors, "v{version}");
+            assert_eq!(be.data_start, le.data_start, "v{version}");
+            // And the values are the ones written, not merely equal in both files.
+            let m = |k: &str| &be.metadata.iter().find(|e| e.key == k).unwrap().value;
+            assert_eq!(m("tokens"), &MetaValue::strings_from(&toks));
+            let want = |v: NumArray| MetaValue::Numbers(v);
+            assert_eq!(
+                m("u16"),
+                &want(NumArray::U16((0..n).map(|i| 0x0102 ^ i as u16).collect()))
+            );
+            assert_eq!(
+                m("i16"),
+                &want(NumArray::I16((0..n).map(|i| -0x0102 - i as i16).collect()))
+            );
+            assert_eq!(
+                m("u32"),
+                &want(NumArray::U32(
+                    (0..n).map(|i| 0x0102_0304 + i as u32).collect()
+                ))
+            );
+            assert_eq!(
+                m("i32"),
+                &want(NumArray::I32(
+                    (0..n).map(|i| -0x0102_0304 - i as i32).collect()
+                ))
+            );
+            assert_eq!(
+                m("f32"),
+                &want(NumArray::F32((0..n).map(|i| i as f32 * -0.75).collect()))
+            );
+            assert_eq!(m("scalar"), &MetaValue::U64(0x0102_0304));
+            assert_eq!(be.tensors[0].ne, [5, 3]);
+            if version >= 2 {
+                assert_eq!(
+                    m("u64"),
+                    &want(NumArray::U64(
+                        (0..n).map(|i| 0x0102_0304_0506_0708 + i as u64).collect()
+                    ))
+                );
+                assert_eq!(
+                    m("i64"),
+                    &want(NumArray::I64((0..n).map(|i| -(i as i64) << 40).collect()))
+                );
+                assert_eq!(
+                    m("f64"),
+                    &want(NumArray::F64((0..n).map(|i| i as f64 / 3.0).collect()))
+                );
+            }
+        }
     }
 
     #[test]

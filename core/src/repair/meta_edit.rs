@@ -93,15 +93,17 @@ pub fn parse_typed(key: &str, spec: &str) -> Result<MetaEntry, String> {
         } else {
             value.split(',').map(str::to_string).collect()
         };
-        let parsed = items
-            .iter()
-            .map(|s| parse_scalar(et, s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{key}: {e}"))?;
         let value = match et {
-            // Strings in the compact form the GGUF reader produces.
+            // Strings in the compact form the GGUF reader produces (every string parses).
             T::String => MetaValue::strings_from(&items),
-            _ => numbers(et, &parsed).unwrap_or(MetaValue::Array(parsed)),
+            _ => {
+                let parsed = items
+                    .iter()
+                    .map(|s| parse_scalar(et, s))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{key}: {e}"))?;
+                numbers(et, &parsed).unwrap_or(MetaValue::Array(parsed))
+            }
         };
         let mut e = entry(key, T::Array, value);
         e.array_type = Some(et);
