@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the core's unit tests compiled for wasm32-unknown-unknown with simd128, in node: the
-# simd128 dequant kernels and content-hash sums bit for bit against the scalar references
-# (core/src/kernels/wasm_tests.rs), plus the kernels' and the share-link codec's unit tests;
+# simd128 dequant kernels (core/src/kernels/wasm_tests.rs) and the statistics' SIMD paths,
+# content-hash sums included, bit for bit against the scalar references, plus the kernels'
+# and the share-link codec's unit tests;
 # then the web app's worker glue (message protocol, per-tensor scan against the core's
 # scan_model, dropped paths, table formatting) the same way.
 # Needs node (>= 16.4, for wasm SIMD) and wasm-bindgen-test-runner (from scripts/web-setup.sh).

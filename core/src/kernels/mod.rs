@@ -160,18 +160,11 @@ mod tests {
     fn large_outputs_are_streamed_bit_for_bit() {
         // Past the streaming threshold, misaligned, with a trailing partial block: the
         // result must be exactly the scalar reference's (random bytes, NaN payloads too).
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::stats::testrng::Rng::new(0x2545_f491_4f6c_dd1d);
         for ty in [GgmlType::Q4_K, GgmlType::F16, GgmlType::Q8_0] {
             let bs = ty.block_size() as usize;
             let values = stream::STREAM_MIN_VALUES + 3 * stream::STAGE_VALUES + bs + bs / 2;
-            let src: Vec<u8> = (0..values.div_ceil(bs) * ty.type_size() as usize)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 32) as u8
-                })
-                .collect();
+            let src = rng.bytes(values.div_ceil(bs) * ty.type_size() as usize);
             assert!(stream::worth_streaming(values, bs) || !cfg!(target_arch = "x86_64"));
             let mut backing = vec![0f32; values + 1];
             let got = &mut backing[1..];

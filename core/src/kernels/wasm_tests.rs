@@ -1,6 +1,7 @@
 //! The wasm32 simd128 paths of the core, run in node and checked bit for bit (NaN payloads
 //! included) against the scalar references: every dequant kernel of `wasm.rs` and
-//! `iq/simd128.rs`, and the simd128 sums of the content hash (`stats::hash`).
+//! `iq/simd128.rs` (the content hash's sums are checked by `stats::hash`'s own tests, which
+//! run on wasm32 as well).
 //!
 //! `scripts/wasm-test.sh` runs them (`-C target-feature=+simd128`, wasm-bindgen-test-runner).
 //! proptest cannot run on wasm32-unknown-unknown (its RNG needs getrandom), so the cases come
@@ -25,38 +26,8 @@ fn built_with_simd128() {
 mod simd128 {
     use super::super::{dequantize, iquants, scalar, wasm};
     use crate::ggml::types::GgmlType;
-    use crate::stats::hash::HashAcc;
+    use crate::stats::testrng::Rng;
     use wasm_bindgen_test::wasm_bindgen_test;
-
-    /// SplitMix64: small, fixed seed, so every run checks the same cases.
-    struct Rng(u64);
-
-    impl Rng {
-        fn new(seed: u64) -> Rng {
-            Rng(seed)
-        }
-
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-
-        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-            xs[self.below(xs.len())]
-        }
-    }
 
     /// f16 scales that stress the kernels: NaNs (quiet, signalling, with payloads, negative),
     /// infinities, subnormals (smallest, largest, negative), zeros, the smallest normal, the
@@ -284,75 +255,5 @@ mod simd128 {
             }
         }
         report("every half", failures);
-    }
-
-    /// `HashAcc` of pieces cut in the middle of every 16-byte block: each block is completed
-    /// from two fragments and mixed by the scalar reference, never by the SIMD sums.
-    fn scalar_hash(offset: u64, bytes: &[u8]) -> HashAcc {
-        let end = offset + bytes.len() as u64;
-        let mut cuts = vec![offset];
-        let mut c = offset - offset % 16 + 8;
-        while c < end {
-            if c > offset {
-                cuts.push(c);
-            }
-            c += 16;
-        }
-        cuts.push(end);
-        let piece = |w: &[u64]| {
-            let (a, b) = ((w[0] - offset) as usize, (w[1] - offset) as usize);
-            HashAcc::of(w[0], &bytes[a..b])
-        };
-        let mut windows = cuts.windows(2);
-        let mut acc = piece(windows.next().unwrap());
-        for w in windows {
-            acc = acc.merge(piece(w)).expect("adjacent pieces");
-        }
-        acc
-    }
-
-    /// The simd128 sums of the content hash equal the scalar reference, at block indices
-    /// where the key's high word changes, and with unaligned starts and ends.
-    #[wasm_bindgen_test]
-    fn content_hash_simd128_matches_the_scalar_reference() {
-        let mut rng = Rng::new(0x4a54);
-        let data = rng.bytes(4096 + 16);
-        let firsts = [
-            0u64,
-            1,
-            7,
-            1000,
-            (1 << 32) - 3,
-            (1 << 32) + 5,
-            u64::MAX / 16 - 300,
-        ];
-        for first in firsts {
-            for blocks in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 255] {
-                for (lead, trail) in [(0usize, 0usize), (3, 0), (0, 11), (9, 5)] {
-                    let offset = first * 16 + lead as u64;
-                    let bytes = &data[..(blocks * 16 + trail).saturating_sub(lead)];
-                    let what = format!("first block {first}, {blocks} blocks, +{lead}/+{trail}");
-                    assert_eq!(
-                        HashAcc::of(offset, bytes),
-                        scalar_hash(offset, bytes),
-                        "{what}"
-                    );
-                    if offset == 0 {
-                        let simd = HashAcc::of(0, bytes).finish();
-                        assert_eq!(simd, scalar_hash(0, bytes).finish(), "{what}");
-                    }
-                }
-            }
-        }
-        for case in 0..200 {
-            let len = rng.below(data.len());
-            let offset = 16 * (rng.next() % (1 << 36)) + rng.below(16) as u64;
-            let bytes = &data[..len];
-            assert_eq!(
-                HashAcc::of(offset, bytes),
-                scalar_hash(offset, bytes),
-                "random case {case}: offset {offset}, {len} bytes"
-            );
-        }
     }
 }
