@@ -6,7 +6,7 @@ use super::{ScanJob, ScanOptions};
 use crate::encoding::{self, DecodeError, Encoding, PartRange};
 use crate::ggml::types::GgmlType;
 use crate::model::{LogicalTensor, Model};
-use crate::stats::codes::{self, CodeCounts};
+use crate::stats::codes;
 use crate::stats::hash::HashAcc;
 use crate::stats::histogram::PairCounts;
 use crate::stats::rows::RowAcc;
@@ -99,8 +99,7 @@ pub fn process(
     let codes_type = ggml_type.filter(|&ty| {
         options.from_codes
             && codes::supported(ty)
-            && !check_integers
-            && row_len >= MIN_SEGMENT
+            && row_len > 0
             && row_len.is_multiple_of(ty.block_size())
             && t.n_elements().is_multiple_of(row_len)
     });
@@ -164,15 +163,11 @@ fn slice_of<'a>(job: &ScanJob, inputs: &[&'a [u8]], r: &PartRange) -> Option<&'a
 
 fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, PieceError> {
     let mut p = PartialStats::empty(start, ctx.row_stride, ctx.scale_type.is_some());
-    // The code path needs no decoded values nor bins.
-    let window = match ctx.codes_type {
-        Some(_) => 0,
-        None => ctx.buffer.min(count) as usize,
-    };
-    let mut buf = vec![0f32; window];
+    let window = ctx.buffer.min(count) as usize;
+    // The code path needs no decoded values.
+    let mut buf = vec![0f32; if ctx.codes_type.is_some() { 0 } else { window }];
     let mut bins = vec![0u8; window];
     let mut pairs = PairCounts::default();
-    let mut code_counts = CodeCounts::default();
     let mut slices: Vec<&[u8]> = Vec::with_capacity(ctx.job.ranges.len());
     let mut hash: Option<HashAcc> = None;
     let mut hash_ok = ctx.hashable;
@@ -200,7 +195,11 @@ fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, 
             }
         }
         match ctx.codes_type {
-            Some(ty) => add_codes(&mut p, ty, slices[0], s, c, &ctx.fold, &mut code_counts),
+            Some(ty) => {
+                let bins = &mut bins[..c as usize];
+                add_codes(&mut p, ty, slices[0], s, ctx.fold.row_len, bins);
+                pairs.add_bins(bins, &mut p.hist);
+            }
             None => {
                 let out = &mut buf[..c as usize];
                 encoding::decode(ctx.t, s, &slices, out)?;
@@ -210,7 +209,6 @@ fn process_piece(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<PartialStats, 
         s += c;
     }
     p.hist.add_pairs(&mut pairs);
-    code_counts.flush_into(&mut p.hist);
     p.end = end;
     p.hash = if hash_ok { hash } else { None };
     Ok(p)
@@ -235,30 +233,43 @@ fn process_whole(ctx: &Ctx<'_>) -> Result<PartialStats, DecodeError> {
     Ok(p)
 }
 
-/// Fold the values of elements `first..first + count` of a block type with a code path
+/// The rows that elements `first..first + len` touch, each with the range (relative to
+/// `first`) of its elements among them.
+fn row_segments(
+    first: u64,
+    len: usize,
+    row_len: u64,
+) -> impl Iterator<Item = (u64, std::ops::Range<usize>)> {
+    let mut i = 0usize;
+    std::iter::from_fn(move || {
+        if row_len == 0 || i >= len {
+            return None;
+        }
+        let row = (first + i as u64) / row_len;
+        let end = ((row + 1) * row_len - first).min(len as u64) as usize;
+        let seg = i..end;
+        i = end;
+        Some((row, seg))
+    })
+}
+
+/// Fold the values of elements `first..first + bins.len()` of a block type with a code path
 /// straight from their stored blocks `bytes` (`Ctx::codes_type` guarantees whole blocks and
-/// rows made of whole blocks).
+/// rows made of whole blocks), writing each value's histogram bin to `bins`.
 fn add_codes(
     p: &mut PartialStats,
     ty: GgmlType,
     bytes: &[u8],
     first: u64,
-    count: u64,
-    fold: &Fold,
-    counts: &mut CodeCounts,
+    row_len: u64,
+    bins: &mut [u8],
 ) {
     let (bs, ts) = (ty.block_size() as usize, ty.type_size() as usize);
-    let count = count as usize;
-    let row_len = fold.row_len;
-    let mut i = 0usize;
-    while i < count {
-        let row = (first + i as u64) / row_len;
-        let seg_end = ((row + 1) * row_len - first).min(count as u64) as usize;
-        let blocks = &bytes[i / bs * ts..seg_end / bs * ts];
-        let m = codes::moments(ty, blocks, counts);
+    for (row, seg) in row_segments(first, bins.len(), row_len) {
+        let blocks = &bytes[seg.start / bs * ts..seg.end / bs * ts];
+        let m = codes::moments(ty, blocks, &mut bins[seg]);
         p.moments.merge(&m);
         p.rows.add(row, m.sum_sq());
-        i = seg_end;
     }
 }
 
@@ -276,33 +287,23 @@ fn add_values(
     let row_len = fold.row_len;
     if row_len >= MIN_SEGMENT {
         // One slice per row piece: its moments give the row's sum of squares for free.
-        let mut i = 0usize;
-        while i < xs.len() {
-            let e = first + i as u64;
-            let row = e / row_len;
-            let seg_end = ((row + 1) * row_len - first).min(xs.len() as u64) as usize;
-            let m = Moments::scan(&xs[i..seg_end], fold.check_integers, &mut bins[i..seg_end]);
+        for (row, seg) in row_segments(first, xs.len(), row_len) {
+            let m = Moments::scan(&xs[seg.clone()], fold.check_integers, &mut bins[seg]);
             p.moments.merge(&m);
             p.rows.add(row, m.sum_sq());
-            i = seg_end;
         }
     } else {
         p.moments
             .merge(&Moments::scan(xs, fold.check_integers, bins));
-        let mut i = 0usize;
-        while row_len > 0 && i < xs.len() {
-            let e = first + i as u64;
-            let row = e / row_len;
-            let seg_end = ((row + 1) * row_len - first).min(xs.len() as u64) as usize;
+        for (row, seg) in row_segments(first, xs.len(), row_len) {
             if p.rows.is_sampled(row) {
-                let s: f64 = xs[i..seg_end]
+                let s: f64 = xs[seg]
                     .iter()
                     .filter(|x| x.is_finite())
                     .map(|&x| x as f64 * x as f64)
                     .sum();
                 p.rows.add(row, s);
             }
-            i = seg_end;
         }
     }
     pairs.add_bins(bins, &mut p.hist);

@@ -8,7 +8,7 @@
 //! - **histogram**: the bin of each of the 16 values is a 16-byte table, looked up for all
 //!   32 codes at once (`pshufb` / `i8x16.swizzle`): the bin `bin_of` gives the decoded
 //!   value, exactly. The bins then go through the same pair tables as decoded values
-//!   (`CodeCounts`, `PairCounts`). (Counting each sub-block's bins by comparison against
+//!   (`PairCounts`, by the caller). (Counting each sub-block's bins by comparison against
 //!   the 6 or 7 octaves its table spans was tried: slower than the pair scatter.)
 //! - **min, max**: the values are monotone in `q`, so the sub-block's extremes are the
 //!   values of its smallest and largest code, evaluated with the decoder's expression:
@@ -35,7 +35,7 @@
 //! their results is done lane by lane with the same operations on every path, so the whole
 //! result is bit-identical across paths.
 
-use super::histogram::{bin_of, HistogramAcc, PairCounts};
+use super::histogram::bin_of;
 use super::moments::{from_sums, shift, Moments};
 use crate::ggml::types::GgmlType;
 use crate::kernels::blocks::{as_blocks, BlockQ4K};
@@ -45,90 +45,33 @@ use crate::kernels::kquant::{self, Scales32};
 const QK: usize = 256;
 /// Bytes per Q4_K super-block.
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ4K>();
-/// Bins buffered before they are counted.
-const PENDING_BLOCKS: usize = 16;
-
-/// Histogram counts gathered by the code path, flushed into a `HistogramAcc` when done
-/// (`flush_into`; kept across calls, like `PairCounts`, so a scan flushes once per piece).
-/// The kernels write the bins of each block (in value order) into a buffer of 16 blocks,
-/// counted by a `PairCounts` when full.
-pub struct CodeCounts {
-    bins: [u8; PENDING_BLOCKS * QK],
-    /// Blocks in `bins`.
-    pending: usize,
-    pairs: PairCounts,
-    counts: HistogramAcc,
-}
-
-impl Default for CodeCounts {
-    fn default() -> Self {
-        CodeCounts {
-            bins: [0; PENDING_BLOCKS * QK],
-            pending: 0,
-            pairs: PairCounts::default(),
-            counts: HistogramAcc::default(),
-        }
-    }
-}
-
-impl CodeCounts {
-    /// Where the bins of the next block go (counted with it, by `done`).
-    #[inline(always)]
-    fn slot(&mut self) -> &mut [u8; QK] {
-        let at = self.pending * QK;
-        (&mut self.bins[at..at + QK]).try_into().expect("one block")
-    }
-
-    /// The block's bins are in its slot.
-    #[inline(always)]
-    fn done(&mut self) {
-        self.pending += 1;
-        if self.pending == PENDING_BLOCKS {
-            self.count_pending();
-        }
-    }
-
-    fn count_pending(&mut self) {
-        self.pairs
-            .add_bins(&self.bins[..self.pending * QK], &mut self.counts);
-        self.pending = 0;
-    }
-
-    /// Add everything counted to `hist` and start again.
-    pub fn flush_into(&mut self, hist: &mut HistogramAcc) {
-        self.count_pending();
-        self.counts.add_pairs(&mut self.pairs);
-        hist.merge(&self.counts);
-        self.counts = HistogramAcc::default();
-    }
-}
-
 /// Block types whose statistics this module computes from the codes.
 pub fn supported(ty: GgmlType) -> bool {
     ty == GgmlType::Q4_K
 }
 
-/// Moments (as `Moments::scan(xs, false, ..)` gives them for the decoded values `xs`) of
-/// the values of whole blocks of `ty` in `bytes`, counting their histogram bins in `hist`.
-/// `ty` must be `supported` and `bytes` whole blocks.
-pub fn moments(ty: GgmlType, bytes: &[u8], hist: &mut CodeCounts) -> Moments {
+/// Moments (as `Moments::scan(xs, false, bins)` gives them for the decoded values `xs`) of
+/// the values of whole blocks of `ty` in `bytes`, with the histogram bin of every value in
+/// `bins` (one per value, in value order, as `Moments::scan` writes them). `ty` must be
+/// `supported` and `bytes` whole blocks.
+pub fn moments(ty: GgmlType, bytes: &[u8], bins: &mut [u8]) -> Moments {
     assert!(supported(ty), "no code-domain statistics for {ty}");
-    q4_k(bytes, hist)
+    q4_k(bytes, bins)
 }
 
 /// `moments` for Q4_K, on the fastest path available.
-pub fn q4_k(bytes: &[u8], hist: &mut CodeCounts) -> Moments {
+pub fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
     #[cfg(target_arch = "x86_64")]
     if super::x86_fast() {
         // SAFETY: the CPU supports AVX2, FMA and POPCNT (checked at run time).
-        return unsafe { x86::q4_k(bytes, hist) };
+        return unsafe { x86::q4_k(bytes, bins) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        return wasm::q4_k(bytes, hist);
+        return wasm::q4_k(bytes, bins);
     }
     #[allow(unreachable_code)]
-    q4_k_reference(bytes, hist)
+    q4_k_reference(bytes, bins)
 }
 
 /// Integer statistics of the codes of one Q4_K super-block, per sub-block of 32 values.
@@ -318,7 +261,7 @@ fn first_shift(bytes: &[u8]) -> f32 {
 #[inline(always)]
 fn run(
     bytes: &[u8],
-    hist: &mut CodeCounts,
+    bins: &mut [u8],
     c: f32,
     mut exact: impl FnMut(&BlockQ4K, &Scales32, &mut [u8; QK]) -> u32,
 ) -> Acc {
@@ -326,32 +269,38 @@ fn run(
         bytes.len().is_multiple_of(BLOCK_BYTES),
         "Q4_K statistics need whole blocks"
     );
+    assert_eq!(
+        bins.len(),
+        bytes.len() / BLOCK_BYTES * QK,
+        "one bin per value"
+    );
     let mut acc = Acc::new(c);
     let mut tmp = [0f32; QK];
-    for (b, raw) in as_blocks::<BlockQ4K>(bytes)
+    for ((b, raw), slot) in as_blocks::<BlockQ4K>(bytes)
         .iter()
         .zip(bytes.chunks_exact(BLOCK_BYTES))
+        .zip(bins.chunks_exact_mut(QK))
     {
+        let slot: &mut [u8; QK] = slot.try_into().expect("one block");
         let sc = kquant::q4k(b);
         if exact_block(b, &sc) {
-            let zeros = exact(b, &sc, hist.slot());
+            let zeros = exact(b, &sc, slot);
             acc.exact(zeros);
         } else {
             crate::kernels::dequantize(GgmlType::Q4_K, raw, &mut tmp)
                 .expect("one whole Q4_K block");
-            acc.add_values(&tmp, hist.slot());
+            acc.add_values(&tmp, slot);
         }
-        hist.done();
     }
     acc
 }
 
 /// `q4_k` with the scalar reference kernel and fold.
-pub(crate) fn q4_k_reference(bytes: &[u8], hist: &mut CodeCounts) -> Moments {
+pub(crate) fn q4_k_reference(bytes: &[u8], bins: &mut [u8]) -> Moments {
     let c = first_shift(bytes);
     let cf = c as f64;
     let mut lanes = Lanes::default();
-    let acc = run(bytes, hist, c, |b, sc, bins| {
+    let acc = run(bytes, bins, c, |b, sc, bins| {
         let k = block_scalar(b, sc, bins);
         fold_scalar(&mut lanes, sc, &k, cf);
         k.zeros
@@ -395,15 +344,15 @@ mod x86 {
     use super::super::histogram::{BINS, EXP_BIAS};
     #[cfg(test)]
     use super::BlockCodes;
-    use super::{first_shift, run, BlockQ4K, CodeCounts, Lanes, Moments, Scales32, QK};
+    use super::{first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK};
 
     #[target_feature(enable = "avx2,fma,popcnt")]
-    pub(super) unsafe fn q4_k(bytes: &[u8], hist: &mut CodeCounts) -> Moments {
+    pub(super) unsafe fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
         let c = first_shift(bytes);
         let cf = c as f64;
         let mut r = Regs::new();
         // SAFETY (closure): AVX2 is enabled in this function, so in the closure defined in it.
-        let acc = run(bytes, hist, c, |b, sc, bins| unsafe {
+        let acc = run(bytes, bins, c, |b, sc, bins| unsafe {
             let k = block(b, sc, bins);
             fold(&mut r, sc, &k, cf);
             k.zeros
@@ -664,13 +613,13 @@ mod wasm {
     use super::super::histogram::{BINS, EXP_BIAS};
     #[cfg(test)]
     use super::BlockCodes;
-    use super::{first_shift, run, BlockQ4K, CodeCounts, Lanes, Moments, Scales32, QK};
+    use super::{first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK};
 
-    pub(super) fn q4_k(bytes: &[u8], hist: &mut CodeCounts) -> Moments {
+    pub(super) fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
         let c = first_shift(bytes);
         let cf = c as f64;
         let mut r = Regs::new();
-        let acc = run(bytes, hist, c, |b, sc, bins| {
+        let acc = run(bytes, bins, c, |b, sc, bins| {
             let k = block(b, sc, bins);
             fold(&mut r, sc, &k, cf);
             k.zeros
@@ -964,6 +913,7 @@ mod wasm {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::stats::histogram::HistogramAcc;
     use crate::stats::testrng::Rng;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -1048,12 +998,13 @@ pub(crate) mod tests {
     /// and folds) bit for bit against the scalar kernel and fold.
     fn same_as_decoded(bytes: &[u8], what: &str) {
         let (want, want_hist) = decoded(bytes);
-        let (mut counts, mut ref_counts) = (CodeCounts::default(), CodeCounts::default());
-        let got = q4_k(bytes, &mut counts);
-        let reference = q4_k_reference(bytes, &mut ref_counts);
+        let values = bytes.len() / BLOCK_BYTES * QK;
+        let (mut bins, mut ref_bins) = (vec![0xaa; values], vec![0x55; values]);
+        let got = q4_k(bytes, &mut bins);
+        let reference = q4_k_reference(bytes, &mut ref_bins);
         let (mut hist, mut ref_hist) = (HistogramAcc::default(), HistogramAcc::default());
-        counts.flush_into(&mut hist);
-        ref_counts.flush_into(&mut ref_hist);
+        hist.add_bins(&bins);
+        ref_hist.add_bins(&ref_bins);
         assert_eq!(
             (
                 got.mean.to_bits(),
@@ -1156,7 +1107,7 @@ pub(crate) mod tests {
             b[2..4].copy_from_slice(&dmin.to_le_bytes());
             bytes.extend(b);
         }
-        let m = q4_k(&bytes, &mut CodeCounts::default());
+        let m = q4_k(&bytes, &mut vec![0; 3 * QK]);
         assert_eq!(m.nan + m.inf + m.n, 3 * QK as u64);
         assert!(m.nan >= QK as u64 && m.inf > 0, "{m:?}");
         same_as_decoded(&bytes, "non-finite scales");
