@@ -74,10 +74,10 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Kerne
     let full = dst.len() / bs;
     let (head, tail) = dst.split_at_mut(full * bs);
     let (src_head, src_tail) = src.split_at(full * ts);
-    if stream::worth_streaming(head.len(), bs) {
-        stream::streamed(src_head, head, bs, ts, |s, d| dequantize_blocks(ty, s, d))?;
-    } else {
+    if !stream::worth_streaming(head.len(), bs) {
         dequantize_blocks(ty, src_head, head)?;
+    } else if !streams_directly(ty, src_head, head) {
+        stream::streamed(src_head, head, bs, ts, |s, d| dequantize_blocks(ty, s, d))?;
     }
     if !tail.is_empty() {
         if bs > MAX_BLOCK {
@@ -88,6 +88,18 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Kerne
         tail.copy_from_slice(&tmp[..tail.len()]);
     }
     Ok(())
+}
+
+/// Whole blocks into a large output with streaming stores, for the types that have such a
+/// path; false means nothing was written.
+fn streams_directly(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86::dequantize_streaming(ty, src, dst);
+    #[allow(unreachable_code)]
+    {
+        let _ = (ty, src, dst);
+        false
+    }
 }
 
 /// Whole blocks only: the fastest available path, else the scalar reference.
@@ -160,22 +172,34 @@ mod tests {
     fn large_outputs_are_streamed_bit_for_bit() {
         // Past the streaming threshold, misaligned, with a trailing partial block: the
         // result must be exactly the scalar reference's (random bytes, NaN payloads too).
+        // F16 and BF16 stream straight from the kernel from the first 32-byte boundary on,
+        // so they are tried at every offset from it (random halves leave about 60 % of the
+        // runs of 16 free of NaN and Inf, so both of F16's branches stream).
         let mut rng = crate::stats::testrng::Rng::new(0x2545_f491_4f6c_dd1d);
-        for ty in [GgmlType::Q4_K, GgmlType::F16, GgmlType::Q8_0] {
+        for ty in [
+            GgmlType::Q4_K,
+            GgmlType::F16,
+            GgmlType::BF16,
+            GgmlType::Q8_0,
+        ] {
             let bs = ty.block_size() as usize;
             let values = stream::STREAM_MIN_VALUES + 3 * stream::STAGE_VALUES + bs + bs / 2;
             let src = rng.bytes(values.div_ceil(bs) * ty.type_size() as usize);
             assert!(stream::worth_streaming(values, bs) || !cfg!(target_arch = "x86_64"));
-            let mut backing = vec![0f32; values + 1];
-            let got = &mut backing[1..];
-            dequantize(ty, &src, got).unwrap();
             let mut want = vec![0f32; values.div_ceil(bs) * bs];
             scalar::dequantize(ty, &src, &mut want).unwrap();
-            let same = got
-                .iter()
-                .zip(&want)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{}", ty.name());
+            let offsets = if bs == 1 { 0..8 } else { 1..2 };
+            let mut backing = vec![0f32; values + 8];
+            for skip in offsets {
+                let got = &mut backing[skip..skip + values];
+                got.fill(f32::from_bits(0x7fc0_dead));
+                dequantize(ty, &src, got).unwrap();
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{} at offset {skip}", ty.name());
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> bool {
     // SAFETY (all calls below): AVX2 is present, checked above; F16C checked for F16.
     unsafe {
         match ty {
-            GgmlType::F16 if is_x86_feature_detected!("f16c") => f16(src, dst),
+            GgmlType::F16 if is_x86_feature_detected!("f16c") => f16::<false>(src, dst),
             GgmlType::BF16 => bf16(src, dst),
             GgmlType::Q4_0 => q4_0(src, dst),
             GgmlType::Q4_1 => q4_1(src, dst),
@@ -45,26 +45,86 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> bool {
     true
 }
 
+/// Whole-output paths that write straight to memory with streaming stores, for outputs far
+/// larger than the caches (the caller decides; see `stream`). The plain-copy types gain from
+/// skipping `stream::streamed`'s staging buffer: their decode is so cheap that the extra pass
+/// through L1 costs more than it hides. False means the caller must use another path.
+pub fn dequantize_streaming(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> bool {
+    let half = ty == GgmlType::F16 && is_x86_feature_detected!("f16c");
+    if !is_x86_feature_detected!("avx2") || !(half || ty == GgmlType::BF16) {
+        return false;
+    }
+    // SAFETY (all calls below): AVX2 is present, checked above; F16C checked for F16. Each
+    // streamed body starts at a 32-byte-aligned value and holds whole runs of 16.
+    unsafe {
+        let (head, body, _) = aligned_runs(dst);
+        let (src_head, rest) = src.split_at(2 * head);
+        let (src_body, src_tail) = rest.split_at(2 * body);
+        let (dst_head, rest) = dst.split_at_mut(head);
+        let (dst_body, dst_tail) = rest.split_at_mut(body);
+        if half {
+            f16::<false>(src_head, dst_head);
+            f16::<true>(src_body, dst_body);
+            f16::<false>(src_tail, dst_tail);
+        } else {
+            bf16(src_head, dst_head);
+            bf16_streaming(src_body, dst_body);
+            bf16(src_tail, dst_tail);
+        }
+        // The fence orders the streaming stores before any later store, so the values are
+        // visible to whoever reads `dst` next, on any thread.
+        _mm_sfence();
+    }
+    true
+}
+
+/// Values before the first 32-byte boundary of `dst`, whole runs of 16 after it, and the
+/// rest.
+fn aligned_runs(dst: &[f32]) -> (usize, usize, usize) {
+    let head = dst.as_ptr().align_offset(32).min(dst.len());
+    let body = (dst.len() - head) / 16 * 16;
+    (head, body, dst.len() - head - body)
+}
+
+/// Store 8 values at `out`: a streaming store (which needs `out` 32-byte aligned) or an
+/// ordinary one.
+#[inline(always)]
+unsafe fn store8<const STREAM: bool>(out: *mut f32, v: __m256) {
+    if STREAM {
+        _mm256_stream_ps(out, v)
+    } else {
+        _mm256_storeu_ps(out, v)
+    }
+}
+
 /// F16C converts every finite half and infinity exactly but sets the quiet bit of signalling
 /// NaNs, which numpy (and so the reference) keeps: runs of 16 that hold any NaN or infinity
 /// go through the scalar conversion, out of line so that the hot loop keeps its few
-/// counters in registers (inlined, it spilled them and ran at half speed).
+/// counters in registers (inlined, it spilled them and ran at half speed). With `STREAM`,
+/// `dst` must start 32-byte aligned.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn f16(src: &[u8], dst: &mut [f32]) {
+unsafe fn f16<const STREAM: bool>(src: &[u8], dst: &mut [f32]) {
     let n = dst.len().min(src.len() / 2);
+    // Checked once per call: a misaligned streaming store would fault.
+    assert!(!STREAM || (dst.as_ptr() as usize).is_multiple_of(32));
     let exp_mask = _mm256_set1_epi16(0x7c00);
     let (input, output) = (src.as_ptr(), dst.as_mut_ptr());
     let mut i = 0;
     while i + 16 <= n {
         let h = _mm256_loadu_si256(input.add(2 * i).cast());
         let special = _mm256_cmpeq_epi16(_mm256_and_si256(h, exp_mask), exp_mask);
+        let out = output.add(i);
         if _mm256_testz_si256(special, special) != 0 {
-            let out = output.add(i);
-            _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm256_castsi256_si128(h)));
-            _mm256_storeu_ps(
+            store8::<STREAM>(out, _mm256_cvtph_ps(_mm256_castsi256_si128(h)));
+            store8::<STREAM>(
                 out.add(8),
                 _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(h)),
             );
+        } else if STREAM {
+            let mut run = [0f32; 16];
+            f16_scalar(&src[2 * i..2 * (i + 16)], &mut run);
+            store8::<STREAM>(out, _mm256_loadu_ps(run.as_ptr()));
+            store8::<STREAM>(out.add(8), _mm256_loadu_ps(run.as_ptr().add(8)));
         } else {
             f16_scalar(&src[2 * i..2 * (i + 16)], &mut dst[i..i + 16]);
         }
@@ -87,6 +147,28 @@ fn f16_scalar(src: &[u8], dst: &mut [f32]) {
 unsafe fn bf16(src: &[u8], dst: &mut [f32]) {
     for (o, h) in dst.iter_mut().zip(src.chunks_exact(2)) {
         *o = f32::from_bits((u16::from_le_bytes([h[0], h[1]]) as u32) << 16);
+    }
+}
+
+/// `bf16` with streaming stores: `dst` starts 32-byte aligned and holds whole runs of 16.
+#[target_feature(enable = "avx2")]
+unsafe fn bf16_streaming(src: &[u8], dst: &mut [f32]) {
+    // Checked once per call: a misaligned streaming store would fault.
+    assert!((dst.as_ptr() as usize).is_multiple_of(32) && dst.len().is_multiple_of(16));
+    assert!(src.len() >= 2 * dst.len());
+    let (input, output) = (src.as_ptr(), dst.as_mut_ptr());
+    for i in (0..dst.len()).step_by(16) {
+        let h = _mm256_loadu_si256(input.add(2 * i).cast());
+        let lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(h));
+        let hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256::<1>(h));
+        store8::<true>(
+            output.add(i),
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(lo)),
+        );
+        store8::<true>(
+            output.add(i + 8),
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(hi)),
+        );
     }
 }
 
