@@ -25,6 +25,11 @@ use quantdoc_core::ggml::types::GgmlType;
 use quantdoc_core::load::{load, Input};
 use quantdoc_core::scan::{scan_model, ScanOptions};
 use quantdoc_core::source::{ByteSource, SliceSource, SourceError};
+use quantdoc_core::write::{
+    self,
+    gguf::{entry_str, entry_u32, GgufPlan, TensorEntry},
+    WriteError,
+};
 
 const VOCAB: u64 = 32000;
 const DIM: u64 = 4096;
@@ -123,72 +128,48 @@ fn layout(layers: u64) -> Vec<(String, [u64; 2], GgmlType)> {
     v
 }
 
-fn put_str(w: &mut impl Write, s: &str) -> std::io::Result<()> {
-    w.write_all(&(s.len() as u64).to_le_bytes())?;
-    w.write_all(s.as_bytes())
-}
-
 fn generate(path: &Path, layers: u64) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut w = BufWriter::with_capacity(8 << 20, File::create(&tmp)?);
-    write_gguf(&mut w, &layout(layers), layers)?;
+    write_gguf(&mut w, &layout(layers), layers).map_err(std::io::Error::other)?;
     w.flush()?;
     drop(w);
     std::fs::rename(&tmp, path)
 }
 
-/// A GGUF of `tensors` filled with random valid blocks (the bench file's generator).
+/// A GGUF of `tensors` filled with random valid blocks (the bench file's generator), written
+/// with the core's own GGUF writer.
 fn write_gguf(
     w: &mut impl Write,
     tensors: &[(String, [u64; 2], GgmlType)],
     layers: u64,
-) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    head.write_all(b"GGUF")?;
-    head.write_all(&3u32.to_le_bytes())?;
-    head.write_all(&(tensors.len() as u64).to_le_bytes())?;
-    head.write_all(&3u64.to_le_bytes())?;
-    put_str(&mut head, "general.architecture")?;
-    head.write_all(&8u32.to_le_bytes())?;
-    put_str(&mut head, "llama")?;
-    put_str(&mut head, "llama.block_count")?;
-    head.write_all(&4u32.to_le_bytes())?;
-    head.write_all(&(layers as u32).to_le_bytes())?;
-    put_str(&mut head, "general.alignment")?;
-    head.write_all(&4u32.to_le_bytes())?;
-    head.write_all(&(ALIGN as u32).to_le_bytes())?;
-    let mut offset = 0u64;
-    let mut sizes = Vec::new();
-    for (name, [rows, cols], ty) in tensors {
-        put_str(&mut head, name)?;
-        head.write_all(&2u32.to_le_bytes())?;
-        head.write_all(&cols.to_le_bytes())?;
-        head.write_all(&rows.to_le_bytes())?;
-        head.write_all(&ty.id().to_le_bytes())?;
-        head.write_all(&offset.to_le_bytes())?;
-        let n = ty.bytes_for(rows * cols).expect("whole blocks");
-        sizes.push(n);
-        offset += n.div_ceil(ALIGN) * ALIGN;
-    }
-    let pad = (head.len() as u64).div_ceil(ALIGN) * ALIGN - head.len() as u64;
-    head.resize(head.len() + pad as usize, 0);
-    w.write_all(&head)?;
+) -> Result<(), WriteError> {
+    let metadata = [
+        entry_str("general.architecture", "llama"),
+        entry_u32("llama.block_count", layers as u32),
+        entry_u32("general.alignment", ALIGN as u32),
+    ];
+    let entries: Vec<TensorEntry> = tensors
+        .iter()
+        .map(|(name, shape, ty)| TensorEntry::new(name.as_str(), shape, *ty))
+        .collect();
+    let plan = GgufPlan::new(3, &metadata, &entries)?;
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut buf = Vec::new();
-    for ((_, _, ty), n) in tensors.iter().zip(&sizes) {
-        let mut left = *n;
+    write::gguf::write_gguf(&plan, w, |i, t, out| {
+        let ty = t.ggml_type;
+        let mut left = plan.nbytes(i);
         // Whole blocks per write, ~8 MiB at a time.
         let step = (8 << 20) / ty.type_size() * ty.type_size();
         while left > 0 {
             let len = left.min(step) as usize;
             buf.resize(len, 0);
-            fill_blocks(*ty, &mut buf, &mut rng);
-            w.write_all(&buf)?;
+            fill_blocks(ty, &mut buf, &mut rng);
+            out.write_data(&buf)?;
             left -= len as u64;
         }
-        let pad = n.div_ceil(ALIGN) * ALIGN - n;
-        w.write_all(&vec![0u8; pad as usize])?;
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -241,7 +222,7 @@ fn thread_cpu() -> Duration {
 /// blocks, rows of 4096, `QUANTDOC_SCAN_PER_TYPE_VALUES` values, default 32 Mi) on one
 /// thread, timed by that thread's CPU clock: the machine is shared and noisy, and CPU time
 /// (min of `QUANTDOC_BENCH_RUNS`, default 7, after a warm-up) is what one core costs.
-/// `QUANTDOC_SCAN_TYPES` (comma-separated type names) restricts the types.
+/// `QUANTDOC_BENCH_TYPES` (comma-separated type names) restricts the types.
 /// Block types with a code-domain path are also run with `ScanOptions::from_codes` off.
 fn per_type() {
     let values: u64 = std::env::var("QUANTDOC_SCAN_PER_TYPE_VALUES")
@@ -266,8 +247,8 @@ fn per_type() {
         "{:<16} {:>10} {:>16} {:>10} {:>12}",
         "type", "CPU s", "G values/CPU-s", "wall s", "G values/s"
     );
-    // `QUANTDOC_SCAN_TYPES=Q4_K,F16` times only these (e.g. under a profiler).
-    let only = std::env::var("QUANTDOC_SCAN_TYPES").ok();
+    // `QUANTDOC_BENCH_TYPES=Q4_K,F16` times only these (e.g. under a profiler).
+    let only = std::env::var("QUANTDOC_BENCH_TYPES").ok();
     for ty in [
         GgmlType::Q4_K,
         GgmlType::Q6_K,
