@@ -11,7 +11,9 @@ dequantize_row_q` times) against quantdoc's `kernels::dequantize`, on identical 
 Everything it needs goes under .cache/llama-cpp-bench/ (git-ignored, reused):
 - a virtualenv with cmake and ninja from PyPI;
 - llama.cpp's ggml as vendored in the llama-cpp-python sdist from PyPI (the version
-  shared/peers/BASELINES.md measured);
+  shared/peers/BASELINES.md measured; the sdist itself is fetched once by
+  scripts/llama-cpp-sdist.sh into .cache/llama-cpp-python-sdist/, shared with the
+  acceptance check);
 - ggml's `ggml-base` library built twice with cmake: as llama.cpp builds it
   (`-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON`: ggml-base gets `-O3`; only the CPU backend
   gets `-march=native`) and again with `-march=native` added, the better of the two for ggml.
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "llama-cpp-bench"
 VENV = CACHE / "venv"
-LLAMA_CPP_PYTHON = "0.3.36"
+LLAMA_CPP_PYTHON = (ROOT / "scripts" / "llama-cpp-python.version").read_text().strip()
 REQUIREMENTS = ["cmake==4.4.5", "ninja==1.13.2"]
 TYPES = ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K",
          "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS", "MXFP4"]
@@ -60,13 +62,12 @@ def ensure_ggml_source():
     ggml = CACHE / f"llama-cpp-python-{LLAMA_CPP_PYTHON}" / "ggml"
     if (ggml / "include" / "ggml.h").exists():
         return ggml
-    sdist = CACHE / "sdist"
-    run([str(VENV / "bin" / "python"), "-m", "pip", "download", "-q", "--no-deps",
-         "--no-cache-dir", "--no-binary", "llama-cpp-python", "-d", str(sdist),
-         f"llama-cpp-python=={LLAMA_CPP_PYTHON}"])
+    # Shared with the acceptance check, which unpacks the converter from the same sdist.
+    sdist = run(["bash", str(ROOT / "scripts" / "llama-cpp-sdist.sh")],
+                stdout=subprocess.PIPE, text=True).stdout.strip()
     prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/ggml/"
     unpack = CACHE / "unpack"
-    with tarfile.open(sdist / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz") as tar:
+    with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
         # `filter` exists from Python 3.11.4 (Debian 12 ships 3.11.2); the members are
         # plain files under one prefix either way.

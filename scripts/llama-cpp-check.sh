@@ -6,12 +6,13 @@
 #
 # Installs into .cache/ (git-ignored, reused): a virtualenv with the pinned PyPI packages of
 # scripts/llama-cpp-requirements.txt, and convert_hf_to_gguf.py with its gguf-py unpacked
-# from the llama-cpp-python sdist on PyPI. Exits 0 with "SKIPPED: <reason>" only when PyPI
-# cannot be reached; any other failure exits non-zero.
+# from the llama-cpp-python sdist on PyPI (fetched by scripts/llama-cpp-sdist.sh). Exits 0
+# with "SKIPPED: <reason>" only when PyPI cannot be reached; any other failure exits
+# non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LLAMA_CPP_PYTHON=0.3.36
+LLAMA_CPP_PYTHON=$(cat scripts/llama-cpp-python.version)
 cache=$PWD/.cache
 venv=$cache/llama-cpp-venv
 src=$cache/llama-cpp-python-$LLAMA_CPP_PYTHON
@@ -61,12 +62,9 @@ if [ -f "$convert" ]; then
 else
   pypi_or_skip "the llama-cpp-python $LLAMA_CPP_PYTHON sdist"
   start=$SECONDS
-  # Only this package from source: its build dependencies (for pip's metadata step) come
-  # as wheels. Nothing is built; the llama.cpp converter and gguf-py are unpacked from it.
-  "$venv/bin/python" -m pip download -q --no-deps --no-cache-dir \
-    --no-binary llama-cpp-python -d "$tmp/sdist" "llama-cpp-python==$LLAMA_CPP_PYTHON"
+  sdist=$(bash scripts/llama-cpp-sdist.sh)
   lcpp=llama_cpp_python-$LLAMA_CPP_PYTHON/vendor/llama.cpp
-  tar -xzf "$tmp/sdist/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz" -C "$tmp" \
+  tar -xzf "$sdist" -C "$tmp" \
     "$lcpp/convert_hf_to_gguf.py" "$lcpp/conversion" "$lcpp/gguf-py" "$lcpp/LICENSE"
   rm -rf "$src"
   mv "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON" "$src"
