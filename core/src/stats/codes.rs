@@ -219,10 +219,8 @@ impl Acc {
             } else if x.is_infinite() {
                 self.m.inf += 1;
             } else {
-                self.m.n += 1;
-                self.m.min = self.m.min.min(x);
-                self.m.max = self.m.max.max(x);
-                self.m.zeros += (x == 0.0) as u64;
+                // Non-integers are not counted here (`finish` sets them).
+                self.m.count_finite(x, false);
                 let d = x as f64 - self.cf;
                 self.t1 += d;
                 self.t2 += d * d;

@@ -80,6 +80,18 @@ impl Moments {
         self.non_integer += o.non_integer;
     }
 
+    /// Count one finite value: n, the extremes, zeros and non-integers (`check_integers`
+    /// false counts every value as a non-integer). Its sums are the caller's: each path
+    /// keeps them at its own precision.
+    #[inline(always)]
+    pub(super) fn count_finite(&mut self, x: f32, check_integers: bool) {
+        self.n += 1;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        self.zeros += (x == 0.0) as u64;
+        self.non_integer += (!check_integers || x != x.trunc()) as u64;
+    }
+
     /// Sum of squares of the finite values.
     pub fn sum_sq(&self) -> f64 {
         self.m2 + self.n as f64 * self.mean * self.mean
@@ -149,11 +161,7 @@ fn portable(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Moments {
                 m.inf += 1;
                 continue;
             }
-            m.n += 1;
-            m.min = m.min.min(x);
-            m.max = m.max.max(x);
-            m.zeros += (x == 0.0) as u64;
-            m.non_integer += (!check_integers || x != x.trunc()) as u64;
+            m.count_finite(x, check_integers);
             let d = x - c;
             s1[i % LANES] += d;
             s2[i % LANES] += d * d;
@@ -215,11 +223,7 @@ fn finish_fused(
             return None;
         }
         bins[body + j] = bin_of(x);
-        m.n += 1;
-        m.min = m.min.min(x);
-        m.max = m.max.max(x);
-        m.zeros += (x == 0.0) as u64;
-        m.non_integer += (!check_integers || x != x.trunc()) as u64;
+        m.count_finite(x, check_integers);
         let d = (x - c) as f64;
         t1 += d;
         t2 += d * d;
