@@ -123,8 +123,8 @@ const PAIR_FLUSH: u32 = u16::MAX as u32;
 /// The pair indexes (`first * 65 + second`) of a whole buffer are built first with SIMD
 /// (`pair_indexes`) into a scratch array, then the scatter loop reads one u16 per increment.
 ///
-/// With AVX-512 a buffer whose bins sit in a narrow window is counted by comparison instead
-/// (`x86::count_window`), straight into the histogram.
+/// CPUs with AVX-512 VBMI, BITALG and GFNI count the bins without tables
+/// (`x86::count_by_bits`), straight into the histogram.
 pub struct PairCounts {
     tables: Vec<u16>,
     /// Pair indexes of the bins being counted (scratch, reused).
@@ -148,11 +148,10 @@ impl PairCounts {
     /// discarded); the last `len % 4` bins go to `single`.
     pub fn add_bins(&mut self, bins: &[u8], single: &mut HistogramAcc) {
         #[cfg(target_arch = "x86_64")]
-        if x86::window_counting() {
-            // SAFETY: AVX-512BW and POPCNT are present (checked just above).
-            if unsafe { x86::count_window(bins, &mut single.counts) } {
-                return;
-            }
+        if x86::bit_counting() {
+            // SAFETY: the CPU features it needs are present (checked just above).
+            unsafe { x86::count_by_bits(bins, &mut single.counts) };
+            return;
         }
         let whole = bins.len() & !3;
         let (body, tail) = bins.split_at(whole);
@@ -247,20 +246,14 @@ pub(crate) fn pair_indexes_scalar(bins: &[u8], idx: &mut [u16]) {
     }
 }
 
-/// Widest run of neighbouring bins that `count_window` counts by comparison; wider spreads
-/// go through the pair tables. A bin costs about a cycle per 64 values and the pair tables
-/// about as much as 30 bins: 28 measured a little faster than 20 (per-type scan bench).
-#[cfg(target_arch = "x86_64")]
-const MAX_WINDOW: usize = 28;
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BINS, DISCARD, MAX_WINDOW};
+    use super::{BINS, DISCARD};
 
-    /// Whether `count_window` can run (AVX-512BW and POPCNT), checked once.
-    pub(super) fn window_counting() -> bool {
+    /// Whether `count_by_bits` can run (AVX-512 BW, VBMI, BITALG and GFNI), checked once.
+    pub(super) fn bit_counting() -> bool {
         use std::sync::atomic::{AtomicU8, Ordering};
         // 0 = unknown, 1 = no, 2 = yes.
         static STATE: AtomicU8 = AtomicU8::new(0);
@@ -269,49 +262,59 @@ mod x86 {
             1 => false,
             _ => {
                 let yes = std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("popcnt");
+                    && std::is_x86_feature_detected!("avx512vbmi")
+                    && std::is_x86_feature_detected!("avx512bitalg")
+                    && std::is_x86_feature_detected!("gfni");
                 STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
                 yes
             }
         }
     }
 
-    /// Count `bins` into `counts` when the kept ones (below `DISCARD`) other than bin 0 lie
-    /// within `MAX_WINDOW` neighbouring bins, as in one buffer of a weight tensor they
-    /// usually do (bench data: 11 bins in Q8_0, 13-16 in Q6_K, 12-24 in Q4_K and F16): each
-    /// counted bin costs a compare-to-mask and a masked byte add per 64 values, with no
-    /// stores, where the pair tables cost a dependent increment per two values. False
-    /// (nothing counted) when the bins spread wider.
-    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
-    pub(super) unsafe fn count_window(bins: &[u8], counts: &mut [u64; BINS]) -> bool {
+    /// Vectors whose byte counters are widened before they can wrap (each adds at most 8).
+    const FLUSH_VECTORS: usize = 31;
+    /// Flushes before the u16 counters are folded into the histogram (each adds at most
+    /// 8 * 31 = 248 to a counter).
+    const FOLD_FLUSHES: usize = 256;
+
+    /// Count `bins` (anything from `DISCARD` up discarded) into `counts`.
+    ///
+    /// The bins present in the buffer (bin 0, and the range from the smallest nonzero to the
+    /// largest kept bin) are split into groups of 8. Per group and 64 values: a table lookup
+    /// (`vpermb`) turns each bin of the group into a one-hot byte (1 << its place in the
+    /// group; 0 for other bins), an 8x8 bit transpose per 8 values (`gf2p8affineqb` with the
+    /// data as the matrix) gathers, for each place, which of the 8 values hold it, and
+    /// `vpopcntb` counts them into byte counters. Four instructions per 8 bins and 64
+    /// values, where the pair tables make a dependent increment per two values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512bitalg,gfni,popcnt")]
+    pub(super) unsafe fn count_by_bits(bins: &[u8], counts: &mut [u64; BINS]) {
         let n = bins.len();
         let (full, rest) = (n / 64, n % 64);
         let tail = if rest == 0 { 0 } else { (1u64 << rest) - 1 };
         let p = bins.as_ptr();
+        let discard = _mm512_set1_epi8(DISCARD as i8);
         // SAFETY (loads): vector k < full covers bytes 64k..64k + 64 <= n; the tail load
         // reads only the `rest` bytes its mask selects (masked-off bytes are not accessed).
-        let load = |k: usize| unsafe { _mm512_loadu_si512(p.add(64 * k).cast()) };
-        let load_tail = || unsafe { _mm512_maskz_loadu_epi8(tail, p.add(64 * full).cast()) };
-        let discard = _mm512_set1_epi8(DISCARD as i8);
-        // The window is taken over bins 1.. : bin 0 (zeros, mostly) sits far below the rest
-        // in quantized tensors and is counted on its own. Discarded bins are above every
-        // kept one, so a minimum that skips zeros is the window's start (or at least
-        // DISCARD when nothing else is kept); the maximum skips discarded bins.
+        // Returns the vector and which of its bytes are kept bins.
+        let vector = |k: usize| unsafe {
+            if k < full {
+                let v = _mm512_loadu_si512(p.add(64 * k).cast());
+                (v, _mm512_cmplt_epu8_mask(v, discard))
+            } else {
+                let v = _mm512_maskz_loadu_epi8(tail, p.add(64 * full).cast());
+                (v, _mm512_cmplt_epu8_mask(v, discard) & tail)
+            }
+        };
+        let vectors = full + (tail != 0) as usize;
+        // Which bins to count: the smallest nonzero and the largest kept bin, and whether
+        // bin 0 occurs (zeros sit far below the rest in quantized tensors).
         let (mut lo, mut hi) = (_mm512_set1_epi8(-1), _mm512_setzero_si512());
         let mut zeros = 0u64;
-        for k in 0..full {
-            let v = load(k);
+        for k in 0..vectors {
+            let (v, keep) = vector(k);
             let nonzero = _mm512_test_epi8_mask(v, v);
-            zeros |= !nonzero;
-            lo = _mm512_mask_min_epu8(lo, nonzero, lo, v);
-            hi = _mm512_mask_max_epu8(hi, _mm512_cmplt_epu8_mask(v, discard), hi, v);
-        }
-        if tail != 0 {
-            let v = load_tail();
-            let nonzero = _mm512_test_epi8_mask(v, v) & tail;
-            zeros |= !nonzero & tail;
-            lo = _mm512_mask_min_epu8(lo, nonzero, lo, v);
-            let keep = _mm512_cmplt_epu8_mask(v, discard) & tail;
+            zeros |= keep & !nonzero;
+            lo = _mm512_mask_min_epu8(lo, keep & nonzero, lo, v);
             hi = _mm512_mask_max_epu8(hi, keep, hi, v);
         }
         let (mut l, mut h) = ([0u8; 64], [0u8; 64]);
@@ -319,40 +322,90 @@ mod x86 {
         _mm512_storeu_si512(h.as_mut_ptr().cast(), hi);
         let lo = l.iter().copied().min().unwrap_or(u8::MAX) as usize;
         let hi = h.iter().copied().max().unwrap_or(0) as usize;
-        // Empty when nothing but zeros and discarded bins.
-        let window = lo..hi + 1;
-        if window.len() > MAX_WINDOW {
-            return false;
+        let mut present = [0u8; BINS];
+        let mut len = 0;
+        for b in (zeros != 0).then_some(0).into_iter().chain(lo..hi + 1) {
+            present[len] = b as u8;
+            len += 1;
         }
-        // Byte counters in a vector, one per lane, folded to u64 before they can wrap.
-        let one = _mm512_set1_epi8(1);
-        let count = |b: usize| {
-            let t = _mm512_set1_epi8(b as i8);
-            let mut total = 0u64;
-            let mut k = 0;
-            while k < full {
-                let end = full.min(k + 255);
-                let mut acc = _mm512_setzero_si512();
+        let groups = &present[..len];
+        // One instance per group count, so that each keeps its tables and counters in
+        // registers.
+        match groups.len().div_ceil(8) {
+            0 => {}
+            1 => count_groups::<1>(groups, vectors, &vector, counts),
+            2 => count_groups::<2>(groups, vectors, &vector, counts),
+            3 => count_groups::<3>(groups, vectors, &vector, counts),
+            4 => count_groups::<4>(groups, vectors, &vector, counts),
+            5 => count_groups::<5>(groups, vectors, &vector, counts),
+            6 => count_groups::<6>(groups, vectors, &vector, counts),
+            7 => count_groups::<7>(groups, vectors, &vector, counts),
+            _ => count_groups::<8>(groups, vectors, &vector, counts),
+        }
+    }
+
+    /// `count_by_bits` for `G` groups of 8 of the bins in `present` (the last group may be
+    /// shorter), over `vectors` vectors given by `vector`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512bitalg,gfni")]
+    unsafe fn count_groups<const G: usize>(
+        present: &[u8],
+        vectors: usize,
+        vector: &impl Fn(usize) -> (__m512i, __mmask64),
+        counts: &mut [u64; BINS],
+    ) {
+        // Table g maps a bin of group g to 1 << its place in the group, every other bin to 0.
+        let tables: [__m512i; G] = std::array::from_fn(|g| {
+            let mut t = [0u8; 64];
+            for (place, &b) in present.iter().skip(8 * g).take(8).enumerate() {
+                t[b as usize] = 1 << place;
+            }
+            // SAFETY: AVX-512F is enabled in this function; `t` is 64 bytes.
+            unsafe { _mm512_loadu_si512(t.as_ptr().cast()) }
+        });
+        // Byte i of each qword: 1 << i. With the data as the matrix, `gf2p8affineqb`
+        // transposes each 8x8 bit block: byte i of the result holds bit i of each of the 8
+        // bytes (in reverse order), so its popcount counts the bytes with bit i set.
+        let columns = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+        let zero = _mm512_setzero_si512();
+        let mut k = 0;
+        while k < vectors {
+            // u16 counters: lane 8q + i of half h counts place i in qword 4h + q.
+            let mut wide = [[zero; 2]; G];
+            let fold_end = vectors.min(k + FLUSH_VECTORS * FOLD_FLUSHES);
+            while k < fold_end {
+                let end = fold_end.min(k + FLUSH_VECTORS);
+                let mut narrow = [zero; G];
                 while k < end {
-                    let m = _mm512_cmpeq_epi8_mask(load(k), t);
-                    acc = _mm512_mask_add_epi8(acc, m, acc, one);
+                    let (v, keep) = vector(k);
+                    for g in 0..G {
+                        let one_hot = _mm512_maskz_permutexvar_epi8(keep, v, tables[g]);
+                        let by_place = _mm512_gf2p8affine_epi64_epi8::<0>(columns, one_hot);
+                        narrow[g] = _mm512_add_epi8(narrow[g], _mm512_popcnt_epi8(by_place));
+                    }
                     k += 1;
                 }
-                total +=
-                    _mm512_reduce_add_epi64(_mm512_sad_epu8(acc, _mm512_setzero_si512())) as u64;
+                for g in 0..G {
+                    let low = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(narrow[g]));
+                    let high = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(narrow[g]));
+                    wide[g][0] = _mm512_add_epi16(wide[g][0], low);
+                    wide[g][1] = _mm512_add_epi16(wide[g][1], high);
+                }
             }
-            if tail != 0 {
-                total += (_mm512_cmpeq_epi8_mask(load_tail(), t) & tail).count_ones() as u64;
+            for (g, halves) in wide.iter().enumerate() {
+                let mut sums = [0u64; 8];
+                for half in halves {
+                    let mut lanes = [0u16; 32];
+                    _mm512_storeu_si512(lanes.as_mut_ptr().cast(), *half);
+                    for (lane, &c) in lanes.iter().enumerate() {
+                        sums[lane % 8] += c as u64;
+                    }
+                }
+                for (&b, sum) in present.iter().skip(8 * g).take(8).zip(sums) {
+                    counts[b as usize] += sum;
+                }
             }
-            total
-        };
-        if zeros != 0 {
-            counts[0] += count(0);
         }
-        for b in window {
-            counts[b] += count(b);
-        }
-        true
     }
 
     /// 32 bins at a time: `pmaddubsw` of the bins (unsigned) with (65, 1) byte pairs gives
@@ -500,6 +553,25 @@ mod tests {
         PairCounts::default().add_bins(&bins, &mut h);
         assert_eq!(h.counts[0], 100);
         assert_eq!(h.counts.iter().sum::<u64>(), 100);
+    }
+
+    /// One bin over a million times in one call, then two bins alternating: past the
+    /// counters' widths (u8 per 31 vectors, u16 per 7,936 vectors on x86's bit counting).
+    #[test]
+    fn long_runs_of_one_bin_count_exactly() {
+        let n = 2 * 31 * 256 * 64 + 77;
+        for bins in [
+            vec![41u8; n],
+            (0..n).map(|i| if i % 2 == 0 { 0 } else { 63 }).collect(),
+        ] {
+            let mut single = HistogramAcc::default();
+            single.add_bins(&bins);
+            let mut counted = HistogramAcc::default();
+            let mut pairs = PairCounts::default();
+            pairs.add_bins(&bins, &mut counted);
+            counted.add_pairs(&mut pairs);
+            assert_eq!(single, counted);
+        }
     }
 
     #[test]
