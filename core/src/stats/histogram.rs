@@ -153,6 +153,11 @@ impl PairCounts {
             unsafe { x86::count_by_bits(bins, &mut single.counts) };
             return;
         }
+        self.add_bins_by_pairs(bins, single);
+    }
+
+    /// `add_bins` through the pair tables, whatever the CPU.
+    fn add_bins_by_pairs(&mut self, bins: &[u8], single: &mut HistogramAcc) {
         let whole = bins.len() & !3;
         let (body, tail) = bins.split_at(whole);
         if self.idx.len() < whole / 2 {
@@ -456,6 +461,11 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// Both ways of counting: the dispatch (the bit counting on CPUs that have it) and the
+    /// pair tables, which the dispatch skips on such CPUs.
+    const PATHS: [fn(&mut PairCounts, &[u8], &mut HistogramAcc); 2] =
+        [PairCounts::add_bins, PairCounts::add_bins_by_pairs];
+
     /// Random bins: mostly a few neighbouring octaves, as real tensors have, plus the
     /// extremes (0, 63) and the discard bin.
     fn random_bins(rng: &mut Rng, n: usize) -> Vec<u8> {
@@ -501,28 +511,29 @@ mod tests {
             let bins = random_bins(&mut rng, n);
             let mut single = HistogramAcc::default();
             single.add_bins(&bins);
-            let mut paired = HistogramAcc::default();
-            let mut pairs = PairCounts::default();
-            let mut rest = &bins[..];
-            while !rest.is_empty() {
-                let (now, later) = rest.split_at(rng.below(rest.len() + 1));
-                pairs.add_bins(now, &mut paired);
-                rest = later;
+            for (path, add) in PATHS.iter().enumerate() {
+                let mut paired = HistogramAcc::default();
+                let mut pairs = PairCounts::default();
+                let mut rest = &bins[..];
+                while !rest.is_empty() {
+                    let (now, later) = rest.split_at(rng.below(rest.len() + 1));
+                    add(&mut pairs, now, &mut paired);
+                    rest = later;
+                }
+                paired.add_pairs(&mut pairs);
+                assert_eq!(single, paired, "case {case}, path {path}");
             }
-            paired.add_pairs(&mut pairs);
-            assert_eq!(single, paired, "case {case}");
         }
     }
 
-    /// Bins confined to windows of every width around the comparison-counting limit, at
-    /// both ends of the range, with discarded bins (`DISCARD` and above) and, in the odd
-    /// lengths, zeros far from the window mixed in; lengths that are and are not multiples
-    /// of the 64-byte vector.
+    /// Bins confined to windows of every width up to 4 groups of 8 (x86's bit counting
+    /// counts the bins present in groups of 8), at both ends of the range, with discarded
+    /// bins (`DISCARD` and above) and, in the odd lengths, zeros far from the window mixed
+    /// in; lengths that are and are not multiples of the 64-byte vector.
     #[test]
     fn windowed_bins_count_like_single_counts() {
         let mut rng = Rng::new(0x00c0_ffee);
-        // x86's comparison counting takes windows of up to 28 bins.
-        for width in 1..=32usize {
+        for width in 1..=33usize {
             for lo in [0, 1, 17, 40.min(BINS - width), BINS - width] {
                 for n in [0, 1, 63, 64, 65, 200, 4096, 4097] {
                     let bins: Vec<u8> = (0..n)
@@ -535,24 +546,39 @@ mod tests {
                         .collect();
                     let mut single = HistogramAcc::default();
                     single.add_bins(&bins);
-                    let mut paired = HistogramAcc::default();
-                    let mut pairs = PairCounts::default();
-                    pairs.add_bins(&bins, &mut paired);
-                    paired.add_pairs(&mut pairs);
-                    assert_eq!(single, paired, "width {width} from {lo}, {n} bins");
+                    for (path, add) in PATHS.iter().enumerate() {
+                        let mut paired = HistogramAcc::default();
+                        let mut pairs = PairCounts::default();
+                        add(&mut pairs, &bins, &mut paired);
+                        paired.add_pairs(&mut pairs);
+                        let what = format!("width {width} from {lo}, {n} bins, path {path}");
+                        assert_eq!(single, paired, "{what}");
+                    }
                 }
             }
         }
-        // Nothing but discarded bins; nothing but zeros and discarded bins.
-        let mut h = HistogramAcc::default();
-        PairCounts::default().add_bins(&[DISCARD; 300], &mut h);
-        assert_eq!(h, HistogramAcc::default());
-        let bins: Vec<u8> = (0..300)
+        // Nothing but discarded bins; nothing but zeros and discarded bins; every bin.
+        let zeros: Vec<u8> = (0..300)
             .map(|i| if i % 3 == 0 { 0 } else { DISCARD })
             .collect();
-        PairCounts::default().add_bins(&bins, &mut h);
-        assert_eq!(h.counts[0], 100);
-        assert_eq!(h.counts.iter().sum::<u64>(), 100);
+        let every: Vec<u8> = (0..5000).map(|i| (i % 70) as u8).collect();
+        for add in PATHS {
+            let mut h = HistogramAcc::default();
+            let mut pairs = PairCounts::default();
+            add(&mut pairs, &[DISCARD; 300], &mut h);
+            h.add_pairs(&mut pairs);
+            assert_eq!(h, HistogramAcc::default());
+            add(&mut pairs, &zeros, &mut h);
+            h.add_pairs(&mut pairs);
+            assert_eq!(h.counts[0], 100);
+            assert_eq!(h.counts.iter().sum::<u64>(), 100);
+            let mut all = HistogramAcc::default();
+            add(&mut pairs, &every, &mut all);
+            all.add_pairs(&mut pairs);
+            let mut single = HistogramAcc::default();
+            single.add_bins(&every);
+            assert_eq!(all, single);
+        }
     }
 
     /// One bin over a million times in one call, then two bins alternating: past the
@@ -566,11 +592,13 @@ mod tests {
         ] {
             let mut single = HistogramAcc::default();
             single.add_bins(&bins);
-            let mut counted = HistogramAcc::default();
-            let mut pairs = PairCounts::default();
-            pairs.add_bins(&bins, &mut counted);
-            counted.add_pairs(&mut pairs);
-            assert_eq!(single, counted);
+            for add in PATHS {
+                let mut counted = HistogramAcc::default();
+                let mut pairs = PairCounts::default();
+                add(&mut pairs, &bins, &mut counted);
+                counted.add_pairs(&mut pairs);
+                assert_eq!(single, counted);
+            }
         }
     }
 
@@ -613,23 +641,26 @@ mod tests {
         bins[200_002] = DISCARD;
         let mut single = HistogramAcc::default();
         single.add_bins(&bins);
-        let mut paired = HistogramAcc::default();
-        let mut pairs = PairCounts::default();
-        // Odd-sized calls, and more than a u16 table entry can hold before a flush.
-        for c in bins.chunks(4093) {
-            pairs.add_bins(c, &mut paired);
-        }
-        paired.add_pairs(&mut pairs);
-        assert_eq!(single, paired);
         assert_eq!(single.counts.iter().sum::<u64>(), 200_001);
         // One bin only, far more pairs than a u16 entry holds: flushes in the middle.
         let same = vec![41u8; 4 * 70_000 + 3];
-        let (mut a, mut b) = (HistogramAcc::default(), HistogramAcc::default());
+        let mut a = HistogramAcc::default();
         a.add_bins(&same);
-        pairs.add_bins(&same, &mut b);
-        b.add_pairs(&mut pairs);
-        assert_eq!(a, b);
-        assert_eq!(b.counts[41], same.len() as u64);
+        assert_eq!(a.counts[41], same.len() as u64);
+        for add in PATHS {
+            let mut paired = HistogramAcc::default();
+            let mut pairs = PairCounts::default();
+            // Odd-sized calls, and more than a u16 table entry can hold before a flush.
+            for c in bins.chunks(4093) {
+                add(&mut pairs, c, &mut paired);
+            }
+            paired.add_pairs(&mut pairs);
+            assert_eq!(single, paired);
+            let mut b = HistogramAcc::default();
+            add(&mut pairs, &same, &mut b);
+            b.add_pairs(&mut pairs);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]
