@@ -259,21 +259,13 @@ mod x86 {
 
     /// Whether `count_by_bits` can run (AVX-512 BW, VBMI, BITALG and GFNI), checked once.
     pub(super) fn bit_counting() -> bool {
-        use std::sync::atomic::{AtomicU8, Ordering};
-        // 0 = unknown, 1 = no, 2 = yes.
-        static STATE: AtomicU8 = AtomicU8::new(0);
-        match STATE.load(Ordering::Relaxed) {
-            2 => true,
-            1 => false,
-            _ => {
-                let yes = std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vbmi")
-                    && std::is_x86_feature_detected!("avx512bitalg")
-                    && std::is_x86_feature_detected!("gfni");
-                STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
-            }
-        }
+        static STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        super::super::probed_once(&STATE, || {
+            std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vbmi")
+                && std::is_x86_feature_detected!("avx512bitalg")
+                && std::is_x86_feature_detected!("gfni")
+        })
     }
 
     /// Vectors whose byte counters are widened before they can wrap (each adds at most 8).

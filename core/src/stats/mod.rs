@@ -30,17 +30,28 @@ use scales::ScaleAcc;
 /// AVX2 CPU has the other two).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn x86_fast() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0 = unknown, 1 = no, 2 = yes: the feature probe is cheap but not free.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
+    static STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    probed_once(&STATE, || {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("popcnt")
+    })
+}
+
+/// The answer of `probe` (a CPU feature check: cheap but not free), run the first time only;
+/// `state` remembers it (0 = not probed yet, 1 = no, 2 = yes).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn probed_once(
+    state: &std::sync::atomic::AtomicU8,
+    probe: impl FnOnce() -> bool,
+) -> bool {
+    use std::sync::atomic::Ordering;
+    match state.load(Ordering::Relaxed) {
         2 => true,
         1 => false,
         _ => {
-            let yes = std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-                && std::is_x86_feature_detected!("popcnt");
-            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            let yes = probe();
+            state.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
             yes
         }
     }
