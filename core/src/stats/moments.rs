@@ -6,11 +6,11 @@
 //! the slice's mean (the mean of its first values), so squares stay small and nothing
 //! cancels catastrophically; lanes are flushed to f64 every `FLUSH` values.
 //!
-//! x86_64 with AVX2 (run-time check) and wasm32 with simd128 (compile time) take a fused
-//! single pass (intrinsics) for slices without NaN/Inf: eight f32 lanes of shifted sums
-//! flushed to f64 every `FLUSH` values, min, max, zero and non-integer counts, and the bin
-//! of every value, in one read of the slice. Both share the scalar fold of the last values
-//! (`finish_fused`). Every other case, and every other target, takes the portable path,
+//! x86_64 with AVX-512 or AVX2 (run-time check) and wasm32 with simd128 (compile time) take
+//! a fused single pass (intrinsics) for slices without NaN/Inf: sixteen, eight or four f32
+//! lanes of shifted sums flushed to f64 every `FLUSH` values, min, max, zero and
+//! non-integer counts, and the bin of every value, in one read of the slice. All share the
+//! scalar fold of the last values (`finish_fused`). Every other case, and every other target, takes the portable path,
 //! which is also the oracle the fast paths are tested against: counts, min, max and bins
 //! exactly, mean and m2 up to rounding.
 
@@ -108,11 +108,8 @@ impl Moments {
     pub fn scan(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Moments {
         let bins = &mut bins[..xs.len()];
         #[cfg(target_arch = "x86_64")]
-        if super::x86_fast() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            if let Some(m) = unsafe { x86::fused(xs, check_integers, bins) } {
-                return m;
-            }
+        if let Some(m) = x86::fastest(xs, check_integers, bins) {
+            return m;
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         if let Some(m) = wasm::fused(xs, check_integers, bins) {
@@ -238,6 +235,30 @@ mod x86 {
 
     use super::{finish_fused, shift, FusedLanes, Moments, FLUSH};
 
+    /// The widest fused pass this CPU has (AVX-512, else AVX2); None when it has neither or
+    /// the slice holds a NaN or Inf (the portable path then counts them).
+    pub(super) fn fastest(xs: &[f32], check_integers: bool, bins: &mut [u8]) -> Option<Moments> {
+        if avx512() {
+            // SAFETY: the CPU supports AVX-512 F, BW and DQ (checked just above).
+            unsafe { fused512(xs, check_integers, bins) }
+        } else if super::super::x86_fast() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { fused(xs, check_integers, bins) }
+        } else {
+            None
+        }
+    }
+
+    /// Whether `fused512` can run (AVX-512 F, BW and DQ), checked once.
+    fn avx512() -> bool {
+        static STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        super::super::probed_once(&STATE, || {
+            std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512dq")
+        })
+    }
+
     /// One pass over `xs` with AVX2: None when the slice holds a NaN or Inf (the portable
     /// path then counts them).
     #[target_feature(enable = "avx2,fma")]
@@ -341,6 +362,138 @@ mod x86 {
         _mm256_storeu_si256(lanes.zeros.as_mut_ptr().cast(), zeros);
         _mm256_storeu_si256(lanes.non_integer.as_mut_ptr().cast(), nonint);
         finish_fused(xs, bins, body, c, CHECK, &lanes, hsum_pd(t1), hsum_pd(t2))
+    }
+
+    /// `fused` with AVX-512: 16 lanes, groups of 64 values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
+    pub(super) unsafe fn fused512(
+        xs: &[f32],
+        check_integers: bool,
+        bins: &mut [u8],
+    ) -> Option<Moments> {
+        if check_integers {
+            fused512_body::<true>(xs, bins)
+        } else {
+            fused512_body::<false>(xs, bins)
+        }
+    }
+
+    /// `fused_body` on 16 lanes: four vectors per group, trees within the group, two
+    /// accumulators for the squares; counts are masked adds.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
+    unsafe fn fused512_body<const CHECK: bool>(xs: &[f32], bins: &mut [u8]) -> Option<Moments> {
+        const GROUP: usize = 64;
+        let body = xs.len() / GROUP * GROUP;
+        let c = shift(xs);
+        let vc = _mm512_set1_ps(c);
+        let zero = _mm512_setzero_ps();
+        let one = _mm512_set1_epi32(1);
+        let exp_bias = _mm512_set1_epi8(super::super::histogram::EXP_BIAS as i8);
+        let top_bin = _mm512_set1_epi8(super::super::histogram::BINS as i8 - 1);
+        let mut emax = _mm512_setzero_si512();
+        let mut vmin = _mm512_set1_ps(f32::INFINITY);
+        let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);
+        let mut zeros = _mm512_setzero_si512();
+        let mut nonint = _mm512_setzero_si512();
+        let (mut t1, mut t2) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let p = xs.as_ptr();
+        let bp = bins.as_mut_ptr();
+        let mut i = 0;
+        while i < body {
+            let flush_end = (i + FLUSH).min(body);
+            let mut s1 = _mm512_setzero_ps();
+            let mut s2 = [_mm512_setzero_ps(); 2];
+            while i < flush_end {
+                let x: [__m512; 4] = std::array::from_fn(|k| _mm512_loadu_ps(p.add(i + 16 * k)));
+                // Biased exponents: (bits << 1) >> 24.
+                let e: [__m512i; 4] = std::array::from_fn(|k| {
+                    _mm512_srli_epi32::<24>(_mm512_slli_epi32::<1>(_mm512_castps_si512(x[k])))
+                });
+                vmin = _mm512_min_ps(
+                    vmin,
+                    _mm512_min_ps(_mm512_min_ps(x[0], x[1]), _mm512_min_ps(x[2], x[3])),
+                );
+                vmax = _mm512_max_ps(
+                    vmax,
+                    _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3])),
+                );
+                let d: [__m512; 4] = std::array::from_fn(|k| _mm512_sub_ps(x[k], vc));
+                s1 = _mm512_add_ps(
+                    s1,
+                    _mm512_add_ps(_mm512_add_ps(d[0], d[1]), _mm512_add_ps(d[2], d[3])),
+                );
+                s2[0] = _mm512_fmadd_ps(d[0], d[0], s2[0]);
+                s2[1] = _mm512_fmadd_ps(d[1], d[1], s2[1]);
+                s2[0] = _mm512_fmadd_ps(d[2], d[2], s2[0]);
+                s2[1] = _mm512_fmadd_ps(d[3], d[3], s2[1]);
+                for xk in x {
+                    let z = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(xk, zero);
+                    zeros = _mm512_mask_add_epi32(zeros, z, zeros, one);
+                    if CHECK {
+                        let r =
+                            _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(xk);
+                        let ni = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(xk, r);
+                        nonint = _mm512_mask_add_epi32(nonint, ni, nonint, one);
+                    }
+                }
+                // As in `fused_body`: exponents packed to bytes (exact), a saturating
+                // subtract and a clamp give the bins, in another order within the group.
+                let ab = _mm512_packs_epi32(e[0], e[1]);
+                let cd = _mm512_packs_epi32(e[2], e[3]);
+                let e8 = _mm512_packus_epi16(ab, cd);
+                emax = _mm512_max_epu8(emax, e8);
+                let bins8 = _mm512_min_epu8(_mm512_subs_epu8(e8, exp_bias), top_bin);
+                _mm512_storeu_si512(bp.add(i).cast(), bins8);
+                i += GROUP;
+            }
+            t1 = _mm512_add_pd(t1, widen_sum512(s1));
+            t2 = _mm512_add_pd(t2, widen_sum512(_mm512_add_ps(s2[0], s2[1])));
+        }
+        if _mm512_cmpeq_epi8_mask(emax, _mm512_set1_epi8(-1)) != 0 {
+            return None;
+        }
+        // Down to the 8 lanes the shared tail expects: halves folded (min, max exactly).
+        let halves_ps = |v: __m512| {
+            (
+                _mm512_castps512_ps256(v),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+            )
+        };
+        let halves_si = |v: __m512i| (_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
+        let (min_lo, min_hi) = halves_ps(vmin);
+        let (max_lo, max_hi) = halves_ps(vmax);
+        let (z_lo, z_hi) = halves_si(zeros);
+        let (n_lo, n_hi) = halves_si(nonint);
+        let mut lanes = FusedLanes {
+            min: [0.0; 8],
+            max: [0.0; 8],
+            zeros: [0; 8],
+            non_integer: [0; 8],
+        };
+        _mm256_storeu_ps(lanes.min.as_mut_ptr(), _mm256_min_ps(min_lo, min_hi));
+        _mm256_storeu_ps(lanes.max.as_mut_ptr(), _mm256_max_ps(max_lo, max_hi));
+        _mm256_storeu_si256(
+            lanes.zeros.as_mut_ptr().cast(),
+            _mm256_add_epi32(z_lo, z_hi),
+        );
+        _mm256_storeu_si256(
+            lanes.non_integer.as_mut_ptr().cast(),
+            _mm256_add_epi32(n_lo, n_hi),
+        );
+        let t1 = _mm512_reduce_add_pd(t1);
+        let t2 = _mm512_reduce_add_pd(t2);
+        finish_fused(xs, bins, body, c, CHECK, &lanes, t1, t2)
+    }
+
+    /// The 16 f32 lanes of `v` as f64, added in pairs: lanes l and l + 8 share an f64 lane.
+    #[inline(always)]
+    unsafe fn widen_sum512(v: __m512) -> __m512d {
+        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        _mm512_add_pd(
+            _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+            _mm512_cvtps_pd(high),
+        )
     }
 
     /// The 8 f32 lanes of `v` as f64, added in pairs: lanes l and l + 4 share an f64 lane.
@@ -490,52 +643,74 @@ mod tests {
     /// and max exactly, mean and m2 up to the rounding of the f32 lanes.
     fn check_fast_against_portable(xs: &[f32], what: &str) {
         for check in [true, false] {
-            let (mut b1, mut b2) = (vec![0xeeu8; xs.len()], vec![0xddu8; xs.len()]);
-            let fast = Moments::scan(xs, check, &mut b1);
+            let mut b2 = vec![0xddu8; xs.len()];
             let slow = portable(xs, check, &mut b2);
-            b1.sort_unstable();
             b2.sort_unstable();
-            assert_eq!(b1, b2, "bins, {what}");
-            assert_eq!(
-                (
-                    fast.n,
-                    fast.min,
-                    fast.max,
-                    fast.zeros,
-                    fast.non_integer,
-                    fast.nan,
-                    fast.inf
-                ),
-                (
-                    slow.n,
-                    slow.min,
-                    slow.max,
-                    slow.zeros,
-                    slow.non_integer,
-                    slow.nan,
-                    slow.inf
-                ),
-                "{what}"
-            );
-            let n = slow.n.max(1) as f64;
-            let spread = (slow.m2.max(fast.m2) / n).sqrt();
-            let scale = spread.max(slow.mean.abs()).max(1e-30);
-            assert!(
-                (fast.mean - slow.mean).abs() <= 1e-6 * scale,
-                "{what}: mean {} vs {}",
-                fast.mean,
-                slow.mean
-            );
-            // Squares below f32's smallest subnormal vanish in the f32 lanes: an absolute
-            // floor of 2^-149 per value.
-            assert!(
-                (fast.m2 - slow.m2).abs()
-                    <= 1e-5 * slow.m2 + 1e-6 * n * scale * scale + n * 1.5e-45,
-                "{what}: m2 {} vs {}",
-                fast.m2,
-                slow.m2
-            );
+            for (path, mut b1, fast) in fast_paths(xs, check) {
+                let what = format!("{what}, {path}");
+                b1.sort_unstable();
+                assert_eq!(b1, b2, "bins, {what}");
+                compare_moments(&fast, &slow, &what);
+            }
         }
+    }
+
+    /// The dispatch's result, and on x86 also the AVX2 pass's where the dispatch takes the
+    /// AVX-512 one (None from a fused pass: the slice holds NaN or Inf, nothing to compare).
+    fn fast_paths(xs: &[f32], check: bool) -> Vec<(&'static str, Vec<u8>, Moments)> {
+        let mut bins = vec![0xeeu8; xs.len()];
+        let m = Moments::scan(xs, check, &mut bins);
+        let mut out = vec![("dispatch", bins, m)];
+        #[cfg(target_arch = "x86_64")]
+        if super::super::x86_fast() {
+            let mut bins = vec![0xeeu8; xs.len()];
+            // SAFETY: AVX2 and FMA are present (checked just above).
+            if let Some(m) = unsafe { x86::fused(xs, check, &mut bins) } {
+                out.push(("avx2", bins, m));
+            }
+        }
+        out
+    }
+
+    fn compare_moments(fast: &Moments, slow: &Moments, what: &str) {
+        assert_eq!(
+            (
+                fast.n,
+                fast.min,
+                fast.max,
+                fast.zeros,
+                fast.non_integer,
+                fast.nan,
+                fast.inf
+            ),
+            (
+                slow.n,
+                slow.min,
+                slow.max,
+                slow.zeros,
+                slow.non_integer,
+                slow.nan,
+                slow.inf
+            ),
+            "{what}"
+        );
+        let n = slow.n.max(1) as f64;
+        let spread = (slow.m2.max(fast.m2) / n).sqrt();
+        let scale = spread.max(slow.mean.abs()).max(1e-30);
+        assert!(
+            (fast.mean - slow.mean).abs() <= 1e-6 * scale,
+            "{what}: mean {} vs {}",
+            fast.mean,
+            slow.mean
+        );
+        // Squares below f32's smallest subnormal vanish in the f32 lanes: an absolute
+        // floor of 2^-149 per value.
+        assert!(
+            (fast.m2 - slow.m2).abs() <= 1e-5 * slow.m2 + 1e-6 * n * scale * scale + n * 1.5e-45,
+            "{what}: m2 {} vs {}",
+            fast.m2,
+            slow.m2
+        );
     }
 
     /// Random slices of every length class (shorter than a group, across `FLUSH`
