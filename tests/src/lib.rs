@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the shared fixtures are the oracle.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use quantdoc_core::load::{load, Input};
 use quantdoc_core::model::Model;
+use quantdoc_core::scan::{scan_model, ScanError, ScanOptions, ScanResult};
 use quantdoc_core::source::SliceSource;
 
 /// `../shared/fixtures` beside the checkout (or `$QUANTDOC_FIXTURES`), or None after
@@ -89,5 +91,16 @@ impl MemFiles {
 
     pub fn load(&self) -> Result<Model, quantdoc_core::error::LoadError> {
         load(&self.inputs())
+    }
+
+    /// The deep scan of `model` (loaded from these files), without progress or cancel.
+    pub fn scan(&self, model: &Model, options: &ScanOptions) -> Result<ScanResult, ScanError> {
+        scan_model(
+            model,
+            &self.sources(),
+            options,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
     }
 }

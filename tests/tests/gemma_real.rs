@@ -3,13 +3,12 @@
 //! message when the file is absent; `$QUANTDOC_GEMMA` may name it directly.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use quantdoc_core::finding::{Finding, Severity};
 use quantdoc_core::model::Model;
 use quantdoc_core::rules::health;
-use quantdoc_core::scan::{scan_model, ScanOptions, ScanResult};
+use quantdoc_core::scan::{ScanOptions, ScanResult};
 use quantdoc_tests::MemFiles;
 
 const FILE: &str = "gemma-3-270m-q4_k_m.gguf";
@@ -37,14 +36,7 @@ fn gemma_or_skip(test: &str) -> Option<&'static Gemma> {
         let path = candidates.into_iter().flatten().find(|p| p.is_file())?;
         let files = MemFiles::read(&[path]);
         let model = files.load().unwrap();
-        let scan = scan_model(
-            &model,
-            &files.sources(),
-            &ScanOptions::default(),
-            &mut |_| {},
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        let scan = files.scan(&model, &ScanOptions::default()).unwrap();
         Some(Gemma { files, model, scan })
     });
     if gemma.is_none() {
@@ -140,14 +132,7 @@ fn gemma_statistics_from_codes_equal_decoded_statistics() {
         from_codes: false,
         ..ScanOptions::default()
     };
-    let decoded = scan_model(
-        model,
-        &files.sources(),
-        &opts,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let decoded = files.scan(model, &opts).unwrap();
     let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * a.abs().max(b.abs());
     let mut q4_k = 0;
     for ((a, b), t) in codes

@@ -7,11 +7,10 @@
 mod repair_support;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
 
 use quantdoc_core::finding::grouped;
 use quantdoc_core::report::link::scanned_report;
-use quantdoc_core::scan::{scan_model, ScanOptions};
+use quantdoc_core::scan::ScanOptions;
 use quantdoc_tests::MemFiles;
 use repair_support::{fixtures_script, gguf_py, run, scratch};
 use serde_json::Value;
@@ -254,14 +253,7 @@ fn planted_defects_are_reported_with_their_numbers() {
     let files = MemFiles::read(std::slice::from_ref(&path));
     let model = files.load().expect("load planted.gguf");
     assert!(model.findings.is_empty(), "{:?}", model.findings);
-    let scan = scan_model(
-        &model,
-        &files.sources(),
-        &ScanOptions::default(),
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .expect("scan");
+    let scan = files.scan(&model, &ScanOptions::default()).expect("scan");
     let core = scanned_report(&model, String::new(), &scan).findings;
     let key = |code: &str, sev: &str, t: Option<&str>, m: &str| {
         format!("{code}|{sev}|{}|{m}", t.unwrap_or("-"))
