@@ -240,10 +240,7 @@ fn refuses_unknown_architectures_and_tensors() {
         config: &cfg,
         tokenizer: TokenizerFiles {
             tokenizer_json: Some(&tok),
-            tokenizer_config: None,
-            sentencepiece: None,
-            added_tokens: None,
-            chat_template: None,
+            ..TokenizerFiles::default()
         },
         name: "x",
     };
@@ -256,10 +253,7 @@ fn refuses_unknown_architectures_and_tensors() {
         config: &cfg,
         tokenizer: TokenizerFiles {
             tokenizer_json: Some(&tok),
-            tokenizer_config: None,
-            sentencepiece: None,
-            added_tokens: None,
-            chat_template: None,
+            ..TokenizerFiles::default()
         },
         name: "x",
     };

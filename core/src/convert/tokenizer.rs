@@ -25,6 +25,7 @@ pub(super) const BYTE: i32 = 6;
 pub(super) const MAX_VOCAB: u64 = 1 << 22;
 
 /// The tokenizer side files of a checkpoint.
+#[derive(Default)]
 pub struct TokenizerFiles<'a> {
     /// `tokenizer.json`.
     pub tokenizer_json: Option<&'a Value>,
