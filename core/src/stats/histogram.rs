@@ -314,11 +314,8 @@ mod x86 {
             lo = _mm512_mask_min_epu8(lo, keep & nonzero, lo, v);
             hi = _mm512_mask_max_epu8(hi, keep, hi, v);
         }
-        let (mut l, mut h) = ([0u8; 64], [0u8; 64]);
-        _mm512_storeu_si512(l.as_mut_ptr().cast(), lo);
-        _mm512_storeu_si512(h.as_mut_ptr().cast(), hi);
-        let lo = l.iter().copied().min().unwrap_or(u8::MAX) as usize;
-        let hi = h.iter().copied().max().unwrap_or(0) as usize;
+        let lo = smallest_byte(lo) as usize;
+        let hi = 255 - smallest_byte(_mm512_xor_si512(hi, _mm512_set1_epi8(-1))) as usize;
         let mut present = [0u8; BINS];
         let mut len = 0;
         for b in (zeros != 0).then_some(0).into_iter().chain(lo..hi + 1) {
@@ -339,6 +336,23 @@ mod x86 {
             7 => count_groups::<7>(groups, vectors, &vector, counts),
             _ => count_groups::<8>(groups, vectors, &vector, counts),
         }
+    }
+
+    /// The smallest of the 64 bytes of `v`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn smallest_byte(v: __m512i) -> u8 {
+        let v32 = _mm256_min_epu8(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
+        let v16 = _mm_min_epu8(
+            _mm256_castsi256_si128(v32),
+            _mm256_extracti128_si256::<1>(v32),
+        );
+        // Low byte of each u16: the smaller of its two bytes; `phminposuw` finds the least.
+        let pairs = _mm_and_si128(
+            _mm_min_epu8(v16, _mm_srli_epi16::<8>(v16)),
+            _mm_set1_epi16(0xff),
+        );
+        _mm_extract_epi16::<0>(_mm_minpos_epu16(pairs)) as u8
     }
 
     /// `count_by_bits` for `G` groups of 8 of the bins in `present` (the last group may be
@@ -390,16 +404,21 @@ mod x86 {
                 }
             }
             for (g, halves) in wide.iter().enumerate() {
-                let mut sums = [0u64; 8];
-                for half in halves {
-                    let mut lanes = [0u16; 32];
-                    _mm512_storeu_si512(lanes.as_mut_ptr().cast(), *half);
-                    for (lane, &c) in lanes.iter().enumerate() {
-                        sums[lane % 8] += c as u64;
-                    }
+                // u16 lane 8q + i counts place i: widen, and add the lanes of each place.
+                let mut sum = zero;
+                for &half in halves {
+                    let low = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(half));
+                    let high = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(half));
+                    sum = _mm512_add_epi32(sum, _mm512_add_epi32(low, high));
                 }
+                let by_place = _mm256_add_epi32(
+                    _mm512_castsi512_si256(sum),
+                    _mm512_extracti64x4_epi64::<1>(sum),
+                );
+                let mut sums = [0u32; 8];
+                _mm256_storeu_si256(sums.as_mut_ptr().cast(), by_place);
                 for (&b, sum) in present.iter().skip(8 * g).take(8).zip(sums) {
-                    counts[b as usize] += sum;
+                    counts[b as usize] += sum as u64;
                 }
             }
         }
