@@ -136,7 +136,8 @@ pub struct PairCounts {
 impl Default for PairCounts {
     fn default() -> Self {
         PairCounts {
-            tables: vec![0; 2 * SIDE * SIDE],
+            // Allocated on first use: the bit-counting path never needs them.
+            tables: Vec::new(),
             idx: Vec::new(),
             pending: 0,
         }
@@ -162,6 +163,9 @@ impl PairCounts {
         let (body, tail) = bins.split_at(whole);
         if self.idx.len() < whole / 2 {
             self.idx.resize(whole / 2, 0);
+        }
+        if self.tables.is_empty() {
+            self.tables = vec![0; 2 * SIDE * SIDE];
         }
         let idx = &mut self.idx[..whole / 2];
         pair_indexes(body, idx);
@@ -219,6 +223,9 @@ impl PairCounts {
     }
 
     fn flush_into(&mut self, counts: &mut [u64; BINS]) {
+        if self.pending == 0 {
+            return;
+        }
         let (t0, t1) = self.tables.split_at_mut(SIDE * SIDE);
         Self::flush_tables(t0, t1, counts);
         self.pending = 0;
