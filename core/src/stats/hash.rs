@@ -19,7 +19,7 @@
 //!
 //! Every word enters both sums through a product with a position-dependent factor, and once
 //! more unmultiplied, so changing one block always changes the sums (the unmultiplied word
-//! differs even when its product partner is zero). Native code (SSE2, AVX2) and wasm
+//! differs even when its product partner is zero). Native code (SSE2, AVX2, AVX-512) and wasm
 //! (simd128) compute exactly what the scalar reference below computes; the tests check it.
 
 /// Position key of a block: four u32 lanes, `K + lo32(j)·C + hi32(j)·D` (wrapping), so
@@ -100,7 +100,10 @@ fn sums(bytes: &[u8], first_block: u64) -> [u64; 2] {
 
 #[cfg(target_arch = "x86_64")]
 fn sums_run(bytes: &[u8], j: u64) -> [u64; 2] {
-    if std::is_x86_feature_detected!("avx2") {
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (and so AVX2), checked just above.
+        unsafe { x86::sums_avx512(bytes, j) }
+    } else if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
         unsafe { x86::sums_avx2(bytes, j) }
     } else {
@@ -190,6 +193,60 @@ mod x86 {
             lanes[0].wrapping_add(lanes[2]).wrapping_add(tail[0]),
             lanes[1].wrapping_add(lanes[3]).wrapping_add(tail[1]),
         ]
+    }
+
+    /// As `sums_avx2`, four blocks per 512-bit register.
+    #[target_feature(enable = "avx512f,avx2")]
+    pub(super) unsafe fn sums_avx512(bytes: &[u8], j: u64) -> [u64; 2] {
+        let blocks = bytes.len() / 16;
+        let regs = blocks / 8 * 2; // whole groups of eight blocks, two registers each
+        let k = key(j);
+        let c = _mm_loadu_si128(C.as_ptr() as *const __m128i);
+        let s0 = _mm_loadu_si128(k.as_ptr() as *const __m128i);
+        let c2 = _mm_add_epi32(c, c);
+        let (s1, s2) = (_mm_add_epi32(s0, c), _mm_add_epi32(s0, c2));
+        let s3 = _mm_add_epi32(s1, c2);
+        // Keys of blocks j..j+3 and j+4..j+7; each steps by 8·C per group.
+        let mut sa = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set_m128i(s1, s0)),
+            _mm256_set_m128i(s3, s2),
+        );
+        let c4 = _mm512_broadcast_i32x4(_mm_add_epi32(c2, c2));
+        let mut sb = _mm512_add_epi32(sa, c4);
+        let c8 = _mm512_add_epi32(c4, c4);
+        let mut acc_a = _mm512_setzero_si512();
+        let mut acc_b = _mm512_setzero_si512();
+        let p = bytes.as_ptr();
+        let mut i = 0;
+        while i < regs {
+            let da = _mm512_loadu_si512(p.add(64 * i).cast());
+            let db = _mm512_loadu_si512(p.add(64 * i + 64).cast());
+            acc_a = _mm512_add_epi64(acc_a, step512(da, sa));
+            acc_b = _mm512_add_epi64(acc_b, step512(db, sb));
+            sa = _mm512_add_epi32(sa, c8);
+            sb = _mm512_add_epi32(sb, c8);
+            i += 2;
+        }
+        let mut lanes = [0u64; 8];
+        _mm512_storeu_si512(lanes.as_mut_ptr().cast(), _mm512_add_epi64(acc_a, acc_b));
+        let done = regs * 4;
+        let tail = sums_avx2(&bytes[done * 16..], j + done as u64);
+        let (mut h0, mut h1) = (tail[0], tail[1]);
+        for pair in lanes.chunks_exact(2) {
+            h0 = h0.wrapping_add(pair[0]);
+            h1 = h1.wrapping_add(pair[1]);
+        }
+        [h0, h1]
+    }
+
+    #[inline(always)]
+    unsafe fn step512(d: __m512i, s: __m512i) -> __m512i {
+        let x = _mm512_xor_si512(d, s);
+        let y = _mm512_xor_si512(d, _mm512_shuffle_epi32::<0b00_11_10_01>(s));
+        let p = _mm512_mul_epu32(x, _mm512_srli_epi64::<32>(x));
+        let q = _mm512_mul_epu32(y, _mm512_srli_epi64::<32>(y));
+        let q = _mm512_shuffle_epi32::<0b01_00_11_10>(q);
+        _mm512_add_epi64(_mm512_add_epi64(p, q), d)
     }
 
     #[inline(always)]
@@ -515,11 +572,15 @@ mod tests {
                 assert_eq!(sums_scalar(bytes, first), want);
                 #[cfg(target_arch = "x86_64")]
                 if (first & 0xffff_ffff) + blocks as u64 <= 1 << 32 {
-                    // SAFETY: SSE2 is part of x86_64; AVX2 only when the CPU has it.
+                    // SAFETY: SSE2 is part of x86_64; AVX2 and AVX-512 only when the CPU
+                    // has them.
                     unsafe {
                         assert_eq!(x86::sums_sse2(bytes, first), want);
                         if std::is_x86_feature_detected!("avx2") {
                             assert_eq!(x86::sums_avx2(bytes, first), want);
+                        }
+                        if std::is_x86_feature_detected!("avx512f") {
+                            assert_eq!(x86::sums_avx512(bytes, first), want);
                         }
                     }
                 }
