@@ -125,23 +125,14 @@ const PAIR_FLUSH: u32 = u16::MAX as u32;
 ///
 /// CPUs with AVX-512 VBMI, BITALG and GFNI count the bins without tables
 /// (`x86::count_by_bits`), straight into the histogram.
+#[derive(Default)]
 pub struct PairCounts {
+    /// Allocated on first use: the bit-counting path never needs them.
     tables: Vec<u16>,
     /// Pair indexes of the bins being counted (scratch, reused).
     idx: Vec<u16>,
     /// Pairs counted per table since the last flush.
     pending: u32,
-}
-
-impl Default for PairCounts {
-    fn default() -> Self {
-        PairCounts {
-            // Allocated on first use: the bit-counting path never needs them.
-            tables: Vec::new(),
-            idx: Vec::new(),
-            pending: 0,
-        }
-    }
 }
 
 impl PairCounts {
