@@ -62,6 +62,11 @@ pub fn moments(ty: GgmlType, bytes: &[u8], bins: &mut [u8]) -> Moments {
 /// `moments` for Q4_K, on the fastest path available.
 pub fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
     #[cfg(target_arch = "x86_64")]
+    if x86::vbmi() {
+        // SAFETY: the CPU supports AVX-512 F/BW/VBMI, AVX2, FMA and POPCNT (checked).
+        return unsafe { x86::q4_k_vbmi(bytes, bins) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if super::x86_fast() {
         // SAFETY: the CPU supports AVX2, FMA and POPCNT (checked at run time).
         return unsafe { x86::q4_k(bytes, bins) };
@@ -356,6 +361,160 @@ mod x86 {
             k.zeros
         });
         acc.finish(&r.lanes())
+    }
+
+    /// Whether `q4_k_vbmi` can run (AVX-512 F, BW and VBMI besides `x86_fast`), checked once.
+    pub(super) fn vbmi() -> bool {
+        static STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        super::super::probed_once(&STATE, || {
+            super::super::x86_fast()
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vbmi")
+        })
+    }
+
+    /// `q4_k` with the AVX-512 VBMI block kernel (the same fold).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2,fma,popcnt")]
+    pub(super) unsafe fn q4_k_vbmi(bytes: &[u8], bins: &mut [u8]) -> Moments {
+        let c = first_shift(bytes);
+        let cf = c as f64;
+        let mut r = Regs::new();
+        // SAFETY (closure): the features are enabled in this function, so in the closure.
+        let acc = run(bytes, bins, c, |b, sc, bins| unsafe {
+            let k = block_vbmi(b, sc, bins);
+            fold(&mut r, sc, &k, cf);
+            k.zeros
+        });
+        acc.finish(&r.lanes())
+    }
+
+    /// `block_scalar` with AVX-512 VBMI.
+    ///
+    /// Vector c holds the 64 codes of sub-blocks 2c and 2c + 1 in value order, each code
+    /// tagged with 16 × (its sub-block mod 4): the tagged code is its index in a 64-byte bin
+    /// table of four sub-blocks, so one `vpermb` gives 64 bins. The tags have no low bits,
+    /// so `pshufb` squares and the flipped codes (`^ 15`) still work, and their sums and
+    /// extremes are constants taken off at the end.
+    ///
+    /// A table is built from the 16 values of each of its four sub-blocks: `vpmultishiftqb`
+    /// picks the exponent byte (bits 23-30) of both floats of every qword, four sub-blocks
+    /// merge under byte masks, and one `vpermb` puts the bytes in table order.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2,popcnt")]
+    pub(super) unsafe fn block_vbmi(b: &BlockQ4K, sc: &Scales32, bins: &mut [u8; QK]) -> Codes {
+        let low4 = _mm512_set1_epi8(0x0f);
+        let zero = _mm512_setzero_si512();
+        let q = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        // Every byte pair of a qword: the exponents of its low and high float.
+        let exponent_bytes = _mm512_set1_epi64(0x3717_3717_3717_3717);
+        // Byte 8i + 2k + h holds code 2i + h of sub-block k; table order is 16k + code.
+        let to_table: __m512i = {
+            let mut idx = [0u8; 64];
+            for (t, slot) in idx.iter_mut().enumerate() {
+                let (k, code) = (t / 16, t % 16);
+                *slot = (8 * (code / 2) + 2 * k + code % 2) as u8;
+            }
+            _mm512_loadu_si512(idx.as_ptr().cast())
+        };
+        let bias = _mm512_set1_epi8(EXP_BIAS as i8);
+        let top = _mm512_set1_epi8(BINS as i8 - 1);
+        let tables: [__m512i; 2] = std::array::from_fn(|h| {
+            let mut e = zero;
+            for k in 0..4 {
+                let s = 4 * h + k;
+                let x = _mm512_sub_ps(
+                    _mm512_mul_ps(_mm512_set1_ps(sc.dl[s]), q),
+                    _mm512_set1_ps(sc.ml[s]),
+                );
+                let mask = 0x0303_0303_0303_0303u64 << (2 * k);
+                e = _mm512_mask_multishift_epi64_epi8(
+                    e,
+                    mask,
+                    exponent_bytes,
+                    _mm512_castps_si512(x),
+                );
+            }
+            let e = _mm512_permutexvar_epi8(to_table, e);
+            _mm512_min_epu8(_mm512_subs_epu8(e, bias), top)
+        });
+        // Tags of vector c: sub-blocks 2c, 2c + 1 are 0, 1 mod 4 for even c, 2, 3 for odd.
+        let tag_even = _mm512_inserti64x4::<1>(zero, _mm256_set1_epi8(16));
+        let tag_odd = _mm512_inserti64x4::<1>(_mm512_set1_epi8(32), _mm256_set1_epi8(48));
+        #[rustfmt::skip]
+        let squares = _mm512_broadcast_i32x4(_mm_setr_epi8(
+            0, 1, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121, 144u8 as i8, 169u8 as i8, 196u8 as i8,
+            225u8 as i8,
+        ));
+        let out = bins.as_mut_ptr();
+        let mut zeros = 0u32;
+        let mut sums = [zero; 4];
+        let mut runs = [zero; 4];
+        for c in 0..4 {
+            let raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(b.qs.as_ptr().add(32 * c).cast()));
+            // High nibbles in the upper half.
+            let shifted = _mm512_mask_srli_epi16::<4>(raw, 0xffff_0000, raw);
+            let tag = if c % 2 == 0 { tag_even } else { tag_odd };
+            // (shifted & 0x0f) | tag
+            let codes = _mm512_ternarylogic_epi32::<0xea>(shifted, low4, tag);
+            let y = _mm512_permutexvar_epi8(codes, tables[c / 2]);
+            _mm512_storeu_si512(out.add(64 * c).cast(), y);
+            zeros += _mm512_testn_epi8_mask(y, y).count_ones();
+            // Per qword: S1 in the low and S2 in the high dword (8 codes each).
+            sums[c] = _mm512_add_epi64(
+                _mm512_sad_epu8(codes, zero),
+                _mm512_slli_epi64::<32>(_mm512_sad_epu8(_mm512_shuffle_epi8(squares, codes), zero)),
+            );
+            // 16-byte lanes: minima of sub-block 2c, 2c + 1, then of their flipped codes.
+            let flipped = _mm512_xor_si512(codes, low4);
+            runs[c] = _mm512_min_epu8(
+                _mm512_shuffle_i64x2::<0x88>(codes, flipped),
+                _mm512_shuffle_i64x2::<0xdd>(codes, flipped),
+            );
+        }
+        // Qword sums per sub-block: lanes [0|2, 0|2, 1|3, 1|3] and [4|6, ..., 5|7], then one
+        // total per sub-block, in the order 0, 2, 1, 3, 4, 6, 5, 7.
+        let pair = |a: __m512i, b: __m512i| {
+            _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+        };
+        let (y01, y23) = (pair(sums[0], sums[1]), pair(sums[2], sums[3]));
+        let z = _mm512_add_epi64(
+            _mm512_shuffle_i64x2::<0x88>(y01, y23),
+            _mm512_shuffle_i64x2::<0xdd>(y01, y23),
+        );
+        let z = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 1, 3, 4, 6, 5, 7), z);
+        let tags = _mm256_setr_epi32(0, 16, 32, 48, 0, 16, 32, 48);
+        let s1 = _mm256_sub_epi32(_mm512_cvtepi64_epi32(z), _mm256_slli_epi32::<5>(tags));
+        let s2 = _mm512_cvtepi64_epi32(_mm512_srli_epi64::<32>(z));
+        // Extremes: 16-byte runs -> 8 -> 4 -> 1. Dwords then hold the minima of sub-blocks
+        // 0, 2, 4, 6 | 1, 3, 5, 7 | flipped 0, 2, 4, 6 | flipped 1, 3, 5, 7.
+        let fold8 = |a: __m512i, b: __m512i| {
+            _mm512_min_epu8(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+        };
+        let (r01, r23) = (fold8(runs[0], runs[1]), fold8(runs[2], runs[3]));
+        let (a, b) = (_mm512_castsi512_ps(r01), _mm512_castsi512_ps(r23));
+        let w = _mm512_min_epu8(
+            _mm512_castps_si512(_mm512_shuffle_ps::<0x88>(a, b)),
+            _mm512_castps_si512(_mm512_shuffle_ps::<0xdd>(a, b)),
+        );
+        let w = _mm512_min_epu8(w, _mm512_srli_epi32::<16>(w));
+        let w = _mm512_min_epu8(w, _mm512_srli_epi16::<8>(w));
+        let order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+        let w = _mm512_permutexvar_epi32(order, w);
+        let qmin = _mm256_sub_epi32(_mm512_castsi512_si256(w), tags);
+        let qmax = _mm256_sub_epi32(
+            _mm256_add_epi32(_mm256_set1_epi32(15), tags),
+            _mm512_extracti64x4_epi64::<1>(w),
+        );
+        Codes {
+            s1,
+            s2,
+            qmin,
+            qmax,
+            zeros,
+        }
     }
 
     /// `Lanes` in registers: sub-blocks 0-3 and 4-7 of the f64 sums, all 8 of the extremes.
@@ -979,6 +1138,14 @@ pub(crate) mod tests {
                 let got = unsafe { x86::block(b, &sc, &mut bins).to_block_codes() };
                 assert_eq!(got, want, "{what}: block {i} (AVX2)");
                 assert_eq!(bins, want_bins, "{what}: block {i} bins (AVX2)");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if x86::vbmi() {
+                let mut bins = [0xddu8; QK];
+                // SAFETY: AVX-512 F/BW/VBMI, AVX2 and POPCNT are present (checked above).
+                let got = unsafe { x86::block_vbmi(b, &sc, &mut bins).to_block_codes() };
+                assert_eq!(got, want, "{what}: block {i} (AVX-512 VBMI)");
+                assert_eq!(bins, want_bins, "{what}: block {i} bins (AVX-512 VBMI)");
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             {
