@@ -103,6 +103,16 @@ pub(crate) struct BlockCodes {
 /// leaves a single exact product.
 #[inline(always)]
 fn exact_block(b: &BlockQ4K, sc: &Scales32) -> bool {
+    // Plain comparisons (the scales are finite when it matters): `f32::max` is a libm call
+    // in wasm.
+    let largest = |xs: &[f32; 8]| xs.iter().fold(0f32, |a, x| vmax(x.abs(), a));
+    exact_bound(b, largest(&sc.dl), largest(&sc.ml))
+}
+
+/// `exact_block`, given the largest `|dl|` and `|ml|` of the block (any value when a scale
+/// is not finite).
+#[inline(always)]
+fn exact_bound(b: &BlockQ4K, dl: f32, ml: f32) -> bool {
     let d = u16::from_le_bytes(b.d);
     let dmin = u16::from_le_bytes(b.dmin);
     let exp = |h: u16| (h >> 10) & 0x1f;
@@ -113,12 +123,16 @@ fn exact_block(b: &BlockQ4K, sc: &Scales32) -> bool {
         return true;
     }
     let unit = exp(d).max(1).min(exp(dmin).max(1)) as i32 - 25;
-    // Plain comparisons (the scales are finite): `f32::max` is a libm call in wasm.
-    let largest = |xs: &[f32; 8]| xs.iter().fold(0f32, |a, x| vmax(x.abs(), a));
-    let (dl, ml) = (largest(&sc.dl), largest(&sc.ml));
     // |dl*q - ml| <= 15*|dl| + |ml|; both products are exact in f64.
     let bound = 15.0 * dl as f64 + ml as f64;
     bound < f64::from_bits(((1023 + 24 + unit) as u64) << 52)
+}
+
+/// The block's scales when it passes `exact_block` (the other blocks are decoded).
+#[inline(always)]
+fn exact_scales(b: &BlockQ4K) -> Option<Scales32> {
+    let sc = kquant::q4k(b);
+    exact_block(b, &sc).then_some(sc)
 }
 
 /// Sums and extremes of the exact blocks of a run, per sub-block lane: lane `s` gathers
@@ -258,14 +272,16 @@ fn first_shift(bytes: &[u8]) -> f32 {
     shift(&head)
 }
 
-/// The block loop: `exact` handles a block that passes `exact_block` (counting its bins,
-/// folding its sums, returning its zero count); other blocks are decoded here. Inlined into
-/// each target's caller, which keeps its lanes in registers.
+/// The block loop: `scales` gives the scales of a block that passes `exact_block` (as
+/// `exact_scales` does), `exact` handles such a block (counting its bins, folding its sums,
+/// returning its zero count); other blocks are decoded here. Inlined into each target's
+/// caller, which keeps its lanes in registers.
 #[inline(always)]
 fn run(
     bytes: &[u8],
     bins: &mut [u8],
     c: f32,
+    mut scales: impl FnMut(&BlockQ4K) -> Option<Scales32>,
     mut exact: impl FnMut(&BlockQ4K, &Scales32, &mut [u8; QK]) -> u32,
 ) -> Acc {
     assert!(
@@ -285,8 +301,7 @@ fn run(
         .zip(bins.chunks_exact_mut(QK))
     {
         let slot: &mut [u8; QK] = slot.try_into().expect("one block");
-        let sc = kquant::q4k(b);
-        if exact_block(b, &sc) {
+        if let Some(sc) = scales(b) {
             let zeros = exact(b, &sc, slot);
             acc.exact(zeros);
         } else {
@@ -303,7 +318,7 @@ pub(crate) fn q4_k_reference(bytes: &[u8], bins: &mut [u8]) -> Moments {
     let c = first_shift(bytes);
     let cf = c as f64;
     let mut lanes = Lanes::default();
-    let acc = run(bytes, bins, c, |b, sc, bins| {
+    let acc = run(bytes, bins, c, exact_scales, |b, sc, bins| {
         let k = block_scalar(b, sc, bins);
         fold_scalar(&mut lanes, sc, &k, cf);
         k.zeros
@@ -347,7 +362,9 @@ mod x86 {
     use super::super::histogram::{BINS, EXP_BIAS};
     #[cfg(test)]
     use super::BlockCodes;
-    use super::{first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK};
+    use super::{
+        exact_bound, exact_scales, first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK,
+    };
 
     #[target_feature(enable = "avx2,fma,popcnt")]
     pub(super) unsafe fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
@@ -355,7 +372,7 @@ mod x86 {
         let cf = c as f64;
         let mut r = Regs::new();
         // SAFETY (closure): AVX2 is enabled in this function, so in the closure defined in it.
-        let acc = run(bytes, bins, c, |b, sc, bins| unsafe {
+        let acc = run(bytes, bins, c, exact_scales, |b, sc, bins| unsafe {
             let k = block(b, sc, bins);
             fold(&mut r, sc, &k, cf);
             k.zeros
@@ -363,30 +380,90 @@ mod x86 {
         acc.finish(&r.lanes())
     }
 
-    /// Whether `q4_k_vbmi` can run (AVX-512 F, BW and VBMI besides `x86_fast`), checked once.
+    /// Whether `q4_k_vbmi` can run (AVX-512 F, BW, VL, VBMI and F16C besides `x86_fast`),
+    /// checked once.
     pub(super) fn vbmi() -> bool {
         static STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
         super::super::probed_once(&STATE, || {
             super::super::x86_fast()
                 && std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
                 && std::is_x86_feature_detected!("avx512vbmi")
+                && std::is_x86_feature_detected!("f16c")
         })
     }
 
     /// `q4_k` with the AVX-512 VBMI block kernel (the same fold).
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2,fma,popcnt")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx2,fma,f16c,popcnt")]
     pub(super) unsafe fn q4_k_vbmi(bytes: &[u8], bins: &mut [u8]) -> Moments {
         let c = first_shift(bytes);
         let cf = c as f64;
         let mut r = Regs::new();
-        // SAFETY (closure): the features are enabled in this function, so in the closure.
-        let acc = run(bytes, bins, c, |b, sc, bins| unsafe {
-            let k = block_vbmi(b, sc, bins);
-            fold(&mut r, sc, &k, cf);
-            k.zeros
-        });
+        // SAFETY (closures): the features are enabled in this function, so in the closures.
+        let acc = run(
+            bytes,
+            bins,
+            c,
+            |b| unsafe { exact_scales_vbmi(b) },
+            |b, sc, bins| unsafe {
+                let k = block_vbmi(b, sc, bins);
+                fold(&mut r, sc, &k, cf);
+                k.zeros
+            },
+        );
         acc.finish(&r.lanes())
+    }
+
+    /// `exact_scales` with AVX-512: the block's first 16 bytes (d, dmin and the 12 packed
+    /// bytes) give the 8 scales and 8 mins in one register, the products and their largest
+    /// magnitudes follow in a few instructions.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
+    pub(super) unsafe fn exact_scales_vbmi(b: &BlockQ4K) -> Option<Scales32> {
+        // SAFETY: the block is 144 bytes; d, dmin and scales are its first 16 (repr(C)).
+        let head = _mm_loadu_si128((b as *const BlockQ4K).cast());
+        // Packed byte j is head byte 4 + j. Lanes 0-7: scales, 8-15: mins (`k_scale_min`).
+        let low = _mm_shuffle_epi8(
+            head,
+            _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15),
+        );
+        // Mins 4-7 take the high nibbles of bytes 8-11.
+        let low = _mm_mask_blend_epi8(0xf000, low, _mm_srli_epi16::<4>(low));
+        let low = _mm_and_si128(
+            low,
+            _mm_setr_epi8(
+                63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15,
+            ),
+        );
+        // Scales and mins 4-7 take bits 6-7 of bytes 0-3 and 4-7 as their bits 4-5.
+        let high = _mm_shuffle_epi8(
+            head,
+            _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11),
+        );
+        let high = _mm_and_si128(_mm_srli_epi16::<2>(high), _mm_set1_epi8(0x30));
+        let six_bit = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_or_si128(low, high)));
+        // d in lanes 0-7, dmin in 8-15.
+        let halves = _mm512_castps128_ps512(_mm_cvtph_ps(head));
+        let d = _mm512_permutexvar_ps(
+            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+            halves,
+        );
+        let scaled = _mm512_mul_ps(d, six_bit);
+        let sc = Scales32 {
+            dl: std::mem::transmute::<__m256, [f32; 8]>(_mm512_castps512_ps256(scaled)),
+            ml: std::mem::transmute::<__m256, [f32; 8]>(_mm256_castpd_ps(
+                _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(scaled)),
+            )),
+        };
+        // Largest magnitudes: within each 128-bit lane, then lanes 0-1 (dl) and 2-3 (ml).
+        let m = _mm512_abs_ps(scaled);
+        let m = _mm512_max_ps(m, _mm512_permute_ps::<0xb1>(m));
+        let m = _mm512_max_ps(m, _mm512_permute_ps::<0x4e>(m));
+        let m = _mm512_max_ps(m, _mm512_shuffle_f32x4::<0xb1>(m, m));
+        let dl = _mm512_cvtss_f32(m);
+        let ml = _mm_cvtss_f32(_mm512_extractf32x4_ps::<2>(m));
+        exact_bound(b, dl, ml).then_some(sc)
     }
 
     /// `block_scalar` with AVX-512 VBMI.
@@ -770,13 +847,13 @@ mod wasm {
     use super::super::histogram::{BINS, EXP_BIAS};
     #[cfg(test)]
     use super::BlockCodes;
-    use super::{first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK};
+    use super::{exact_scales, first_shift, run, BlockQ4K, Lanes, Moments, Scales32, QK};
 
     pub(super) fn q4_k(bytes: &[u8], bins: &mut [u8]) -> Moments {
         let c = first_shift(bytes);
         let cf = c as f64;
         let mut r = Regs::new();
-        let acc = run(bytes, bins, c, |b, sc, bins| {
+        let acc = run(bytes, bins, c, exact_scales, |b, sc, bins| {
             let k = block(b, sc, bins);
             fold(&mut r, sc, &k, cf);
             k.zeros
@@ -1126,6 +1203,19 @@ pub(crate) mod tests {
     fn kernels_agree(bytes: &[u8], what: &str) {
         for (i, b) in as_blocks::<BlockQ4K>(bytes).iter().enumerate() {
             let sc = kquant::q4k(b);
+            #[cfg(target_arch = "x86_64")]
+            if x86::vbmi() {
+                // SAFETY: AVX-512 F/BW/VL and F16C are present (checked above).
+                let got = unsafe { x86::exact_scales_vbmi(b) };
+                let bits = |s: Option<Scales32>| {
+                    s.map(|s| (s.dl.map(f32::to_bits), s.ml.map(f32::to_bits)))
+                };
+                assert_eq!(
+                    bits(got),
+                    bits(exact_scales(b)),
+                    "{what}: block {i} scales (AVX-512)"
+                );
+            }
             if !exact_block(b, &sc) {
                 continue;
             }
