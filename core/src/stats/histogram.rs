@@ -302,21 +302,37 @@ mod x86 {
         };
         let vectors = full + (tail != 0) as usize;
         // Which bins to count: the smallest nonzero and the largest kept bin, and whether
-        // bin 0 occurs (zeros sit far below the rest in quantized tensors).
-        let (mut lo, mut hi) = (_mm512_set1_epi8(-1), _mm512_setzero_si512());
-        let mut zeros = 0u64;
+        // bin 0 occurs (zeros sit far below the rest in quantized tensors). Wrapping adds
+        // make them plain byte minima and maxima: `v - 1` puts zeros above every bin and
+        // discarded bins above the kept ones, `v + 192` puts discarded bins below them.
+        let (one, up) = (_mm512_set1_epi8(1), _mm512_set1_epi8(-64));
+        let (mut below, mut lowest) = (_mm512_set1_epi8(-1), _mm512_set1_epi8(-1));
+        let mut above = _mm512_setzero_si512();
         for k in 0..vectors {
-            let (v, keep) = vector(k);
-            let nonzero = _mm512_test_epi8_mask(v, v);
-            zeros |= keep & !nonzero;
-            lo = _mm512_mask_min_epu8(lo, keep & nonzero, lo, v);
-            hi = _mm512_mask_max_epu8(hi, keep, hi, v);
+            // SAFETY: as in `vector`; the tail's unread bytes read as discarded.
+            let v = unsafe {
+                if k < full {
+                    _mm512_loadu_si512(p.add(64 * k).cast())
+                } else {
+                    _mm512_mask_loadu_epi8(discard, tail, p.add(64 * full).cast())
+                }
+            };
+            lowest = _mm512_min_epu8(lowest, v);
+            below = _mm512_min_epu8(below, _mm512_sub_epi8(v, one));
+            above = _mm512_max_epu8(above, _mm512_add_epi8(v, up));
         }
-        let lo = smallest_byte(lo) as usize;
-        let hi = 255 - smallest_byte(_mm512_xor_si512(hi, _mm512_set1_epi8(-1))) as usize;
+        let zeros = smallest_byte(lowest) == 0;
+        // 255 - smallest of the inverted bytes: the largest.
+        let top = 255 - smallest_byte(_mm512_xor_si512(above, _mm512_set1_epi8(-1)));
+        let (lo, hi) = if top >= 192 {
+            (smallest_byte(below) as usize + 1, top as usize - 192)
+        } else {
+            // No kept bin (or only zeros).
+            (1, 0)
+        };
         let mut present = [0u8; BINS];
         let mut len = 0;
-        for b in (zeros != 0).then_some(0).into_iter().chain(lo..hi + 1) {
+        for b in zeros.then_some(0).into_iter().chain(lo..hi + 1) {
             present[len] = b as u8;
             len += 1;
         }
