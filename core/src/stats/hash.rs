@@ -214,21 +214,42 @@ mod x86 {
         let c4 = _mm512_broadcast_i32x4(_mm_add_epi32(c2, c2));
         let mut sb = _mm512_add_epi32(sa, c4);
         let c8 = _mm512_add_epi32(c4, c4);
-        let mut acc_a = _mm512_setzero_si512();
-        let mut acc_b = _mm512_setzero_si512();
+        // The rotated keys (s1, s2, s3, s0) step by the rotated C; the products of the
+        // rotated pairing are summed apart and swapped into place once at the end (in
+        // `step256` it is two shuffles per register).
+        let rotate = |v: __m512i| _mm512_shuffle_epi32::<0b00_11_10_01>(v);
+        let (mut ra, mut rb, r8) = (rotate(sa), rotate(sb), rotate(c8));
+        let zero = _mm512_setzero_si512();
+        let (mut acc, mut acc_rotated) = ([zero; 2], [zero; 2]);
         let p = bytes.as_ptr();
         let mut i = 0;
         while i < regs {
-            let da = _mm512_loadu_si512(p.add(64 * i).cast());
-            let db = _mm512_loadu_si512(p.add(64 * i + 64).cast());
-            acc_a = _mm512_add_epi64(acc_a, step512(da, sa));
-            acc_b = _mm512_add_epi64(acc_b, step512(db, sb));
+            let d = [
+                _mm512_loadu_si512(p.add(64 * i).cast()),
+                _mm512_loadu_si512(p.add(64 * i + 64).cast()),
+            ];
+            for (h, (s, r)) in [(sa, ra), (sb, rb)].into_iter().enumerate() {
+                let x = _mm512_xor_si512(d[h], s);
+                let y = _mm512_xor_si512(d[h], r);
+                let px = _mm512_mul_epu32(x, _mm512_srli_epi64::<32>(x)); // (x0·x1, x2·x3)
+                let py = _mm512_mul_epu32(y, _mm512_srli_epi64::<32>(y)); // (y0·y1, y2·y3)
+                acc[h] = _mm512_add_epi64(acc[h], _mm512_add_epi64(px, d[h]));
+                acc_rotated[h] = _mm512_add_epi64(acc_rotated[h], py);
+            }
             sa = _mm512_add_epi32(sa, c8);
             sb = _mm512_add_epi32(sb, c8);
+            ra = _mm512_add_epi32(ra, r8);
+            rb = _mm512_add_epi32(rb, r8);
             i += 2;
         }
+        // Summed (y0·y1, y2·y3) -> (y2·y3, y0·y1), the places `mix` adds them to.
+        let rotated = _mm512_add_epi64(acc_rotated[0], acc_rotated[1]);
+        let total = _mm512_add_epi64(
+            _mm512_add_epi64(acc[0], acc[1]),
+            _mm512_shuffle_epi32::<0b01_00_11_10>(rotated),
+        );
         let mut lanes = [0u64; 8];
-        _mm512_storeu_si512(lanes.as_mut_ptr().cast(), _mm512_add_epi64(acc_a, acc_b));
+        _mm512_storeu_si512(lanes.as_mut_ptr().cast(), total);
         let done = regs * 4;
         let tail = sums_avx2(&bytes[done * 16..], j + done as u64);
         let (mut h0, mut h1) = (tail[0], tail[1]);
@@ -237,16 +258,6 @@ mod x86 {
             h1 = h1.wrapping_add(pair[1]);
         }
         [h0, h1]
-    }
-
-    #[inline(always)]
-    unsafe fn step512(d: __m512i, s: __m512i) -> __m512i {
-        let x = _mm512_xor_si512(d, s);
-        let y = _mm512_xor_si512(d, _mm512_shuffle_epi32::<0b00_11_10_01>(s));
-        let p = _mm512_mul_epu32(x, _mm512_srli_epi64::<32>(x));
-        let q = _mm512_mul_epu32(y, _mm512_srli_epi64::<32>(y));
-        let q = _mm512_shuffle_epi32::<0b01_00_11_10>(q);
-        _mm512_add_epi64(_mm512_add_epi64(p, q), d)
     }
 
     #[inline(always)]
