@@ -452,12 +452,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx2")]
     pub(super) unsafe fn fold512(r: &mut Regs512, sc: &Scales32, k: &Codes, cf: f64) {
-        let dl = _mm256_loadu_ps(sc.dl.as_ptr());
-        let ml = _mm256_loadu_ps(sc.ml.as_ptr());
-        let a = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(k.qmin)), ml);
-        let b = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(k.qmax)), ml);
-        r.lo = _mm256_min_ps(_mm256_min_ps(a, b), r.lo);
-        r.hi = _mm256_max_ps(_mm256_max_ps(a, b), r.hi);
+        let (dl, ml) = fold_extremes(&mut r.lo, &mut r.hi, sc, k);
         // S1 < 2^15, so S1^2 is `pmaddwd` of S1 with itself (the high halves are zero).
         let spread = _mm256_sub_epi32(_mm256_slli_epi32::<5>(k.s2), _mm256_madd_epi16(k.s1, k.s1));
         let dl = _mm512_cvtps_pd(dl);
@@ -718,16 +713,30 @@ mod x86 {
         }
     }
 
-    /// `fold_scalar`, one sub-block per lane.
+    /// The extremes part of `fold_scalar`, one sub-block per lane: the values of the extreme
+    /// codes into `lo` and `hi`. Returns the scales it loaded (`dl`, `ml`).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn fold(r: &mut Regs, sc: &Scales32, k: &Codes, cf: f64) {
+    unsafe fn fold_extremes(
+        lo: &mut __m256,
+        hi: &mut __m256,
+        sc: &Scales32,
+        k: &Codes,
+    ) -> (__m256, __m256) {
         let dl = _mm256_loadu_ps(sc.dl.as_ptr());
         let ml = _mm256_loadu_ps(sc.ml.as_ptr());
         let a = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(k.qmin)), ml);
         let b = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(k.qmax)), ml);
-        r.lo = _mm256_min_ps(_mm256_min_ps(a, b), r.lo);
-        r.hi = _mm256_max_ps(_mm256_max_ps(a, b), r.hi);
+        *lo = _mm256_min_ps(_mm256_min_ps(a, b), *lo);
+        *hi = _mm256_max_ps(_mm256_max_ps(a, b), *hi);
+        (dl, ml)
+    }
+
+    /// `fold_scalar`, one sub-block per lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fold(r: &mut Regs, sc: &Scales32, k: &Codes, cf: f64) {
+        let (dl, ml) = fold_extremes(&mut r.lo, &mut r.hi, sc, k);
         let spread = _mm256_sub_epi32(_mm256_slli_epi32::<5>(k.s2), _mm256_mullo_epi32(k.s1, k.s1));
         let (c32, inv32, cfv) = (
             _mm256_set1_pd(32.0),
