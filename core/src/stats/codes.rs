@@ -30,10 +30,10 @@
 //! that fails `exact_block`, is decoded by the ordinary kernel and folded value by value,
 //! so non-finite counts stay right.
 //!
-//! The per-block integer work has a scalar reference (`block_scalar`), an AVX2 path (run-time
-//! check) and a simd128 path (compile time), tested bit for bit against it; the f64 fold of
-//! their results is done lane by lane with the same operations on every path, so the whole
-//! result is bit-identical across paths.
+//! The per-block integer work has a scalar reference (`block_scalar`), AVX-512 VBMI and AVX2
+//! paths (run-time check) and a simd128 path (compile time), tested bit for bit against it;
+//! the f64 fold of their results is done lane by lane with the same operations on every path
+//! (4 or 8 lanes per register), so the whole result is bit-identical across paths.
 
 use super::histogram::bin_of;
 use super::moments::{from_sums, shift, Moments};
@@ -394,7 +394,7 @@ mod x86 {
         })
     }
 
-    /// `q4_k` with the AVX-512 VBMI block kernel (the same fold).
+    /// `q4_k` with the AVX-512 VBMI block kernel, scale decoding and fold.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx2,fma,f16c,popcnt")]
     pub(super) unsafe fn q4_k_vbmi(bytes: &[u8], bins: &mut [u8]) -> Moments {
         let c = first_shift(bytes);
@@ -416,7 +416,7 @@ mod x86 {
     }
 
     /// `Lanes` in registers, the f64 sums of all 8 sub-blocks in one register each.
-    pub(super) struct Regs512 {
+    struct Regs512 {
         t1: __m512d,
         t2: __m512d,
         lo: __m256,
@@ -426,7 +426,7 @@ mod x86 {
     impl Regs512 {
         #[inline]
         #[target_feature(enable = "avx512f")]
-        pub(super) unsafe fn new() -> Regs512 {
+        unsafe fn new() -> Regs512 {
             Regs512 {
                 t1: _mm512_setzero_pd(),
                 t2: _mm512_setzero_pd(),
@@ -437,7 +437,7 @@ mod x86 {
 
         #[inline]
         #[target_feature(enable = "avx512f")]
-        pub(super) unsafe fn lanes(&self) -> Lanes {
+        unsafe fn lanes(&self) -> Lanes {
             let mut l = Lanes::default();
             _mm512_storeu_pd(l.t1.as_mut_ptr(), self.t1);
             _mm512_storeu_pd(l.t2.as_mut_ptr(), self.t2);
@@ -451,7 +451,7 @@ mod x86 {
     /// `fold` needs two halves of 4).
     #[inline]
     #[target_feature(enable = "avx512f,avx2")]
-    pub(super) unsafe fn fold512(r: &mut Regs512, sc: &Scales32, k: &Codes, cf: f64) {
+    unsafe fn fold512(r: &mut Regs512, sc: &Scales32, k: &Codes, cf: f64) {
         let (dl, ml) = fold_extremes(&mut r.lo, &mut r.hi, sc, k);
         // S1 < 2^15, so S1^2 is `pmaddwd` of S1 with itself (the high halves are zero).
         let spread = _mm256_sub_epi32(_mm256_slli_epi32::<5>(k.s2), _mm256_madd_epi16(k.s1, k.s1));
